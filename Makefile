@@ -42,3 +42,25 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam demo-output .pytest_cache
+
+# --- sam build: BuildMethod makefile (ContextPath .) --------------------------------------------------
+# SAM runs these from the resource's CodeUri with ARTIFACTS_DIR set. Wheels are fetched for the Lambda
+# platform, so neither Docker nor the Lambda runtime's Python is needed on the build machine.
+LAMBDA_PYTHON_VERSION := 3.13
+# The python3.13 runtime is Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels run there. Only cp313
+# wheels can match, so ignoring the build Python's own version in Requires-Python checks is safe (pip 23
+# checks it against the running interpreter, not --python-version).
+LAMBDA_PLATFORMS := --platform manylinux_2_28_aarch64 --platform manylinux2014_aarch64
+BUILD_PYTHON ?= python3
+
+build-MirrorcapLayer:
+	$(BUILD_PYTHON) -m pip install --quiet --disable-pip-version-check --target "$(ARTIFACTS_DIR)/python" \
+		$(LAMBDA_PLATFORMS) --implementation cp --python-version $(LAMBDA_PYTHON_VERSION) \
+		--only-binary=:all: --ignore-requires-python -r requirements.txt
+	cp -R mirrorcap "$(ARTIFACTS_DIR)/python/"
+	find "$(ARTIFACTS_DIR)/python" -name __pycache__ -type d -prune -exec rm -rf {} +
+
+FUNCTIONS := ResolveRequestFunction FanOutFunction LaunchCollectorFunction CheckCollectorReadyFunction \
+	CreateMirrorSessionFunction StartCaptureFunction CollectCaptureFunction TeardownCaptureFunction
+$(addprefix build-,$(FUNCTIONS)):
+	cp app.py "$(ARTIFACTS_DIR)/"

@@ -1,0 +1,87 @@
+"""Where AWS clients and the current time come from.
+
+Domain code asks `aws()` for clients and `now()` for the time instead of building them itself, so that
+tests and the offline runner can substitute both (the offline runner runs on a virtual clock that
+advances through the state machine's Wait states). Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Standard retry mode retries throttling (RequestLimitExceeded) and 5xx with backoff inside the SDK;
+# what still escapes is mapped to AwsThrottled and retried by the state machine.
+_SDK_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, user_agent_extra="mirrorcap")
+
+
+class AwsClients:
+    """Lazily created boto3 clients, one per service, from one session."""
+
+    def __init__(self, session: boto3.session.Session | None = None) -> None:
+        self._session = session
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+
+    @cached_property
+    def session(self) -> boto3.session.Session:
+        return self._session or boto3.session.Session()
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self.session.client(service, config=_SDK_CONFIG)
+            return self._clients[service]
+
+    @property
+    def ec2(self) -> Any:
+        return self.client("ec2")
+
+    @property
+    def ssm(self) -> Any:
+        return self.client("ssm")
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @property
+    def stepfunctions(self) -> Any:
+        return self.client("stepfunctions")
+
+    @property
+    def region(self) -> str:
+        return self.session.region_name
+
+
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+_clients: AwsClients | None = None
+_clock: Callable[[], datetime] = _system_clock
+
+
+def aws() -> AwsClients:
+    """The process's clients, created on first use (a Lambda container reuses them across invocations)."""
+    global _clients
+    if _clients is None:
+        _clients = AwsClients()
+    return _clients
+
+
+def now() -> datetime:
+    return _clock()
+
+
+def configure(*, clients: AwsClients | None = None, clock: Callable[[], datetime] | None = None) -> None:
+    """Substitute the clients and/or the clock (tests, the offline runner). `None` restores the default."""
+    global _clients, _clock
+    _clients = clients
+    _clock = clock or _system_clock

@@ -1,0 +1,164 @@
+"""StartCapture and CollectCapture: run the capture script on the collector through SSM Run Command,
+then read what it delivered to S3.
+
+The script (mirrorcap.collector) bounds itself to the capture window, uploads each pcap as it closes
+and writes a manifest last; the workflow waits the window in a Wait state and then only has to read
+the command's outcome and the manifest.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from mirrorcap.awserrors import error_code, error_message, throttling_is_transient
+from mirrorcap.collector.command import CaptureScriptSpec, execution_timeout_seconds, render_run_command
+from mirrorcap.collector.manifest import MANIFEST_NAME, CaptureManifest
+from mirrorcap.errors import CaptureCommandFailed, CaptureStillRunning, CollectorNotReady
+from mirrorcap.models import (
+    CaptureArtifacts,
+    CaptureCommand,
+    CapturedObject,
+    CaptureRequest,
+    CollectCaptureInput,
+    StartCaptureInput,
+)
+from mirrorcap.naming import capture_prefix
+from mirrorcap.observability import logger
+from mirrorcap.runtime import aws, now
+from mirrorcap.settings import Settings
+
+RUN_SHELL_SCRIPT = "AWS-RunShellScript"
+RUNNING_STATUSES = frozenset({"Pending", "InProgress", "Delayed"})
+SSM_OUTPUT_FOLDER = "ssm-output"
+
+
+def _command_comment(capture_id: str) -> str:
+    return f"mirrorcap capture {capture_id}"  # SendCommand allows 100 characters; ids are at most 63
+
+
+def start_capture(data: StartCaptureInput, settings: Settings) -> CaptureCommand:
+    capture, collector = data.capture, data.collector
+    spec = CaptureScriptSpec(
+        capture_id=capture.capture_id,
+        bucket=settings.capture_bucket,
+        key_prefix=capture_prefix(capture.capture_id),
+        region=aws().region,
+        duration_seconds=capture.duration_seconds,
+        vni=data.mirror.vni,
+    )
+    started_at = now()
+    command_id = _already_sent(capture.capture_id, collector.instance_id) or _send(spec, collector.instance_id)
+    logger.info("capture started", extra={"command_id": command_id, "collector": collector.instance_id})
+    return CaptureCommand(
+        command_id=command_id,
+        started_at=started_at,
+        window_ends_at=started_at + timedelta(seconds=capture.duration_seconds),
+    )
+
+
+def _already_sent(capture_id: str, instance_id: str) -> str | None:
+    """SendCommand has no idempotency token: a retried step finds the command the first attempt sent."""
+    with throttling_is_transient():
+        commands = aws().ssm.list_commands(InstanceId=instance_id)["Commands"]
+    for command in commands:
+        if command.get("Comment") == _command_comment(capture_id) and command.get("DocumentName") == RUN_SHELL_SCRIPT:
+            return command["CommandId"]
+    return None
+
+
+def _send(spec: CaptureScriptSpec, instance_id: str) -> str:
+    try:
+        with throttling_is_transient():
+            response = aws().ssm.send_command(
+                InstanceIds=[instance_id],
+                DocumentName=RUN_SHELL_SCRIPT,
+                Comment=_command_comment(spec.capture_id),
+                Parameters={
+                    "commands": render_run_command(spec),
+                    "executionTimeout": [str(execution_timeout_seconds(spec))],
+                },
+                TimeoutSeconds=60,  # delivery: the agent is online, so it takes the command at once
+                OutputS3BucketName=spec.bucket,
+                OutputS3KeyPrefix=f"{spec.key_prefix}{SSM_OUTPUT_FOLDER}",
+            )
+    except ClientError as exc:
+        if error_code(exc) == "InvalidInstanceId":
+            # The agent dropped offline between the readiness check and now; the state machine retries.
+            raise CollectorNotReady(f"send_command: {error_message(exc)}") from exc
+        raise
+    return response["Command"]["CommandId"]
+
+
+def collect_capture(data: CollectCaptureInput, settings: Settings) -> CaptureArtifacts:
+    capture, command = data.capture, data.command
+    status, detail = _command_status(command.command_id, data)
+    if status in RUNNING_STATUSES:
+        raise CaptureStillRunning(f"capture command {command.command_id} is {status}")
+    manifest = _read_manifest(settings.capture_bucket, capture)
+    if status != "Success":
+        delivered = f"; {len(manifest.files)} file(s) were delivered before it stopped" if manifest else ""
+        raise CaptureCommandFailed(f"capture command {command.command_id} ended {status}: {detail}{delivered}")
+    if manifest is None:
+        raise CaptureCommandFailed(
+            f"capture command {command.command_id} succeeded but wrote no {MANIFEST_NAME} under "
+            f"s3://{settings.capture_bucket}/{capture_prefix(capture.capture_id)}"
+        )
+    return _artifacts(settings.capture_bucket, capture, manifest)
+
+
+def _command_status(command_id: str, data: CollectCaptureInput) -> tuple[str, str]:
+    instance_id = data.collector.instance_id
+    try:
+        with throttling_is_transient():
+            invocation = aws().ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+    except ClientError as exc:
+        if error_code(exc) == "InvocationDoesNotExist":
+            return "Pending", "not yet delivered"  # SSM records the invocation a moment after SendCommand
+        raise
+    detail = invocation.get("StatusDetails", "")
+    stderr = (invocation.get("StandardErrorContent") or "").strip()
+    if stderr:
+        detail = f"{detail}; stderr: {stderr[-600:]}"
+    return invocation["Status"], detail
+
+
+def _read_manifest(bucket: str, capture: CaptureRequest) -> CaptureManifest | None:
+    key = f"{capture_prefix(capture.capture_id)}{MANIFEST_NAME}"
+    try:
+        with throttling_is_transient():
+            body = aws().s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if error_code(exc) in ("NoSuchKey", "404"):
+            return None
+        raise
+    try:
+        return CaptureManifest.model_validate_json(body)
+    except ValidationError as exc:
+        raise CaptureCommandFailed(f"s3://{bucket}/{key} is not a valid capture manifest: {exc}") from exc
+
+
+def _artifacts(bucket: str, capture: CaptureRequest, manifest: CaptureManifest) -> CaptureArtifacts:
+    prefix = capture_prefix(capture.capture_id)
+    with throttling_is_transient():
+        listed = {
+            item["Key"]: item["Size"]
+            for page in aws().s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+        }
+    missing = [f.key for f in manifest.files if f.key not in listed]
+    if missing:
+        raise CaptureCommandFailed(f"the manifest lists files that are not in S3: {', '.join(missing)}")
+    objects = [CapturedObject(key=f.key, bytes=f.bytes, sha256=f.sha256, packets=f.packets) for f in manifest.files]
+    return CaptureArtifacts(
+        bucket=bucket,
+        prefix=prefix,
+        manifest_key=f"{prefix}{MANIFEST_NAME}",
+        status=manifest.status,
+        objects=objects,
+        packets_captured=manifest.packets_captured,
+        packets_dropped_by_kernel=manifest.packets_dropped_by_kernel,
+        console_url=f"https://{aws().region}.console.aws.amazon.com/s3/buckets/{bucket}?prefix={prefix}",
+    )

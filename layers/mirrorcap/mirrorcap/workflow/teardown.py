@@ -1,0 +1,116 @@
+"""TeardownCapture: delete everything one capture created, in the order AWS requires.
+
+session -> filter and target (in use while a session uses them) -> terminate the collector -> once it
+is terminated, its security group (DependencyViolation before). Resources are found by the capture's
+tags, not taken from the state, so teardown also cleans up after a step that failed halfway through.
+Idempotent: NotFound counts as done, and a call that finds nothing left reports complete.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from mirrorcap.awserrors import error_code, error_message, is_not_found, throttling_is_transient
+from mirrorcap.errors import TeardownIncomplete
+from mirrorcap.models import TeardownInput, TeardownProgress
+from mirrorcap.observability import logger
+from mirrorcap.runtime import aws
+from mirrorcap.settings import Settings
+from mirrorcap.tagged import ManagedResources, managed_resources
+
+# Codes that mean "not yet": the resource is still in use or still detaching; the next round deletes it.
+STILL_IN_USE = frozenset(
+    {"TrafficMirrorFilterInUse", "TrafficMirrorTargetInUseException", "DependencyViolation", "IncorrectState"}
+)
+
+
+class _Round:
+    """One pass over the capture's resources, recording what went and what must wait."""
+
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+        self.pending: list[str] = []
+
+    def delete(self, resource_id: str, operation: str, **params: str) -> bool:
+        try:
+            with throttling_is_transient():
+                getattr(aws().ec2, operation)(**params)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return True
+            if error_code(exc) in STILL_IN_USE:
+                logger.info("teardown must wait", extra={"resource": resource_id, "code": error_code(exc)})
+                self.pending.append(resource_id)
+                return False
+            logger.error(
+                "teardown call failed",
+                extra={"resource": resource_id, "code": error_code(exc), "aws_message": error_message(exc)},
+            )
+            raise
+        self.deleted.append(resource_id)
+        return True
+
+
+def teardown_capture(data: TeardownInput, settings: Settings) -> TeardownProgress:
+    found = managed_resources(data.capture.capture_id)
+    done = _Round()
+    _delete_mirroring(found, done)
+    _terminate_collectors(found, done)
+    _delete_security_groups(found, done)
+    attempt = data.teardown.attempt + 1
+    progress = TeardownProgress(
+        attempt=attempt,
+        complete=not done.pending,
+        deleted=[*data.teardown.deleted, *done.deleted],
+        pending=done.pending,
+    )
+    logger.info("teardown round", extra={"attempt": attempt, "deleted": done.deleted, "pending": done.pending})
+    if done.pending and attempt >= settings.teardown_max_attempts:
+        raise TeardownIncomplete(
+            f"after {attempt} rounds these still exist: {', '.join(done.pending)} "
+            "(the scheduled sweeper retries; nothing else holds them)"
+        )
+    return progress
+
+
+def _delete_mirroring(found: ManagedResources, done: _Round) -> None:
+    sessions_gone = all(
+        done.delete(s["TrafficMirrorSessionId"], "delete_traffic_mirror_session",
+                    TrafficMirrorSessionId=s["TrafficMirrorSessionId"])
+        for s in found.sessions
+    )  # fmt: skip
+    for mirror_filter in found.filters:
+        filter_id = mirror_filter["TrafficMirrorFilterId"]
+        if sessions_gone:
+            done.delete(filter_id, "delete_traffic_mirror_filter", TrafficMirrorFilterId=filter_id)
+        else:
+            done.pending.append(filter_id)
+    for target in found.targets:
+        target_id = target["TrafficMirrorTargetId"]
+        if sessions_gone:
+            done.delete(target_id, "delete_traffic_mirror_target", TrafficMirrorTargetId=target_id)
+        else:
+            done.pending.append(target_id)
+
+
+def _terminate_collectors(found: ManagedResources, done: _Round) -> None:
+    done.pending.extend(i["InstanceId"] for i in found.instances if i["State"]["Name"] == "shutting-down")
+    ids = [i["InstanceId"] for i in found.instances if i["State"]["Name"] != "shutting-down"]
+    if not ids:
+        return
+    with throttling_is_transient():
+        changes = aws().ec2.terminate_instances(InstanceIds=ids)["TerminatingInstances"]
+    for change in changes:
+        if change["CurrentState"]["Name"] == "terminated":
+            done.deleted.append(change["InstanceId"])
+        else:
+            done.pending.append(change["InstanceId"])
+
+
+def _delete_security_groups(found: ManagedResources, done: _Round) -> None:
+    collectors_left = any(pending.startswith("i-") for pending in done.pending)
+    for group in found.security_groups:
+        if collectors_left:
+            done.pending.append(group["GroupId"])
+        else:
+            done.delete(group["GroupId"], "delete_security_group", GroupId=group["GroupId"])

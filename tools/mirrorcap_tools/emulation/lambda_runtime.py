@@ -1,0 +1,95 @@
+"""Run Lambda functions in-process behind moto's "simple" Lambda backend.
+
+moto's simple backend answers every Invoke with the request body. Here Invoke calls the real handler
+registered for the function name instead, and a handler that raises produces what the Python Lambda
+runtime produces: an `Unhandled` function error whose payload's `errorType` is the exception's class
+name, which is what Step Functions matches in Retry/Catch.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the runtime's context object that handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = ""
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 120_000
+
+
+@dataclass
+class Invocation:
+    function_name: str
+    error_type: str | None
+
+
+class InProcessLambdaRuntime:
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+        self.invocations: list[Invocation] = []
+
+    def register(self, function_name: str, handler: Handler) -> None:
+        self._handlers[function_name] = handler
+
+    def invoke(self, function_name: str, body: bytes | str | None, response_headers: dict[str, Any]) -> bytes:
+        name = _bare_name(function_name)
+        handler = self._handlers.get(name)
+        if handler is None:
+            raise KeyError(f"no in-process handler registered for Lambda function {name!r}")
+        event = json.loads(body or "{}")
+        context = LambdaContext(function_name=name, invoked_function_arn=function_name)
+        try:
+            result = handler(event, context)
+        except Exception as exc:  # the runtime reports every unhandled exception the same way
+            with self._lock:
+                self.invocations.append(Invocation(name, type(exc).__name__))
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(
+                {
+                    "errorType": type(exc).__name__,
+                    "errorMessage": str(exc),
+                    "requestId": context.aws_request_id,
+                    "stackTrace": traceback.format_tb(exc.__traceback__),
+                }
+            ).encode()
+        with self._lock:
+            self.invocations.append(Invocation(name, None))
+        return json.dumps(result).encode()
+
+    def patch_target(self) -> tuple[type, str, Callable[..., bytes]]:
+        """What to patch on moto: (class, method name, replacement)."""
+        runtime = self
+
+        def invoke(backend: LambdaSimpleBackend, function_name: str, qualifier: Any, body: Any,
+                   headers: Any, response_headers: dict[str, Any]) -> bytes:
+            return runtime.invoke(function_name, body, response_headers)
+
+        return LambdaSimpleBackend, "invoke", invoke
+
+
+def _bare_name(function_name: str) -> str:
+    """`arn:aws:lambda:region:acct:function:NAME[:qualifier]` or `NAME` -> `NAME`."""
+    if ":function:" in function_name:
+        return function_name.split(":function:", 1)[1].split(":", 1)[0]
+    return function_name

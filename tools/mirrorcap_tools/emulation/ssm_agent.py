@@ -1,0 +1,205 @@
+"""The SSM agent on emulated instances, which moto 5.2.5 does not have.
+
+- DescribeInstanceInformation (missing in moto): an instance with an instance profile is `Online` once
+  it has been running for `registration_seconds` (AWS: a minute or more).
+- SendCommand: moto accepts any instance and sends to every instance in the region; here it answers
+  `InvalidInstanceId` until the target's agent is online, and targets exactly the instances named.
+- Command status: `InProgress` until the command's executor says it is done (moto: always Success);
+  then the executor's outcome, and its side effects (the capture's uploads) happen at that moment.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
+from moto.ec2.models import ec2_backends
+from moto.ssm.responses import SimpleSystemManagerResponse
+
+from mirrorcap_tools.emulation.clock import VirtualClock
+from mirrorcap_tools.emulation.ec2_lifecycle import InstanceLifecycle
+
+
+@dataclass
+class CommandOutcome:
+    status: str  # Success | Failed | TimedOut | Cancelled
+    response_code: int = 0
+    stdout: str = ""
+    stderr: str = ""
+
+
+@dataclass
+class SentCommand:
+    command_id: str
+    instance: Any  # moto's Instance
+    account_id: str
+    region: str
+    comment: str
+    parameters: dict[str, list[str]]
+    output_bucket: str
+    output_prefix: str
+
+
+class CommandExecutor(Protocol):
+    """What runs on the emulated instance: how long it takes, and what it does when it ends."""
+
+    def plan(self, command: SentCommand) -> tuple[float, Callable[[], CommandOutcome]]: ...
+
+
+@dataclass
+class _Run:
+    command: SentCommand
+    started: float
+    finishes: float
+    finish: Callable[[], CommandOutcome]
+    outcome: CommandOutcome | None = None
+
+
+class SsmAgents:
+    def __init__(
+        self,
+        clock: VirtualClock,
+        lifecycle: InstanceLifecycle,
+        executor: CommandExecutor,
+        registration_seconds: float | None = 75,
+    ) -> None:
+        self.clock = clock
+        self.lifecycle = lifecycle
+        self.executor = executor
+        self.registration_seconds = registration_seconds  # None: the agent never comes online
+        self._lock = threading.RLock()
+        self._runs: dict[str, _Run] = {}
+
+    def ping_status(self, instance: Any) -> str | None:
+        if self.registration_seconds is None or not instance.iam_instance_profile:
+            return None
+        if self.lifecycle.state_of(instance) != "running":
+            return "ConnectionLost" if instance.id in self.lifecycle.running_since else None
+        since = self.lifecycle.running_since.get(instance.id, 0.0)
+        return "Online" if self.clock.elapsed() - since >= self.registration_seconds else None
+
+    def patches(self) -> list[tuple[type, str, Callable[..., Any]]]:
+        agents = self
+        send_command = SimpleSystemManagerResponse.send_command
+        get_invocation = SimpleSystemManagerResponse.get_command_invocation
+        list_commands = SimpleSystemManagerResponse.list_commands
+
+        def describe_instance_information(response: SimpleSystemManagerResponse) -> ActionResult:
+            return ActionResult({"InstanceInformationList": agents._information(response)})
+
+        def send(response: SimpleSystemManagerResponse) -> ActionResult:
+            return agents._send(response, send_command)
+
+        def invocation(response: SimpleSystemManagerResponse) -> ActionResult:
+            command_id = response._get_param("CommandId")
+            if command_id not in agents._runs:
+                return get_invocation(response)
+            return ActionResult(agents._invocation(command_id, response._get_param("InstanceId")))
+
+        def listed(response: SimpleSystemManagerResponse) -> ActionResult:
+            result = list_commands(response)
+            for command in result.result["Commands"]:
+                if command["CommandId"] in agents._runs:
+                    command["Status"] = agents._status(agents._runs[command["CommandId"]]).status
+            return result
+
+        return [
+            (SimpleSystemManagerResponse, "describe_instance_information", describe_instance_information),
+            (SimpleSystemManagerResponse, "send_command", send),
+            (SimpleSystemManagerResponse, "get_command_invocation", invocation),
+            (SimpleSystemManagerResponse, "list_commands", listed),
+        ]
+
+    def _instances(self, account_id: str, region: str) -> dict[str, Any]:
+        backend = ec2_backends[account_id][region]
+        return {i.id: i for r in backend.all_reservations() for i in r.instances}
+
+    def _information(self, response: SimpleSystemManagerResponse) -> list[dict[str, Any]]:
+        wanted: set[str] | None = None
+        for item in response._get_param("Filters", []) or []:
+            if item.get("Key") == "InstanceIds":
+                wanted = set(item.get("Values", []))
+        result = []
+        for instance_id, instance in self._instances(response.current_account, response.region).items():
+            if wanted is not None and instance_id not in wanted:
+                continue
+            status = self.ping_status(instance)
+            if status is None:
+                continue
+            result.append({
+                "InstanceId": instance_id,
+                "PingStatus": status,
+                "LastPingDateTime": self.clock.now(),
+                "AgentVersion": "3.3.0.0",
+                "IsLatestVersion": True,
+                "PlatformType": "Linux",
+                "PlatformName": "Amazon Linux",
+                "PlatformVersion": "2023",
+                "ResourceType": "EC2Instance",
+                "IPAddress": instance.private_ip,
+                "ComputerName": f"ip-{instance.private_ip.replace('.', '-')}.ec2.internal",
+            })  # fmt: skip
+        return result
+
+    def _send(self, response: SimpleSystemManagerResponse, original: Callable[..., Any]) -> ActionResult:
+        requested = response._get_param("InstanceIds", []) or []
+        instances = self._instances(response.current_account, response.region)
+        not_ready = [i for i in requested if i not in instances or self.ping_status(instances[i]) != "Online"]
+        if not requested or not_ready:
+            raise ServiceException(
+                "InvalidInstanceId",
+                f"Instances [{not_ready or requested}] not in a valid state for account {response.current_account}",
+            )
+        original(response)
+        command = response.ssm_backend._commands[-1]
+        # moto adds every instance of the region to a command without Targets; AWS sends to those named.
+        command.instance_ids = list(requested)
+        command.invocations = [command.invocation_response(i, "aws:runShellScript") for i in requested]
+        command.target_count = command.completed_count = len(requested)
+        command.status = "Pending"
+        with self._lock:
+            for instance_id in requested:
+                sent = SentCommand(
+                    command_id=command.command_id,
+                    instance=instances[instance_id],
+                    account_id=response.current_account,
+                    region=response.region,
+                    comment=command.comment,
+                    parameters=command.parameters,
+                    output_bucket=command.output_s3_bucket_name,
+                    output_prefix=command.output_s3_key_prefix,
+                )
+                duration, finish = self.executor.plan(sent)
+                started = self.clock.elapsed()
+                self._runs[command.command_id] = _Run(sent, started, started + duration, finish)
+        return ActionResult({"Command": command.response_object()})
+
+    def _status(self, run: _Run) -> CommandOutcome:
+        with self._lock:
+            if run.outcome is None:
+                if self.clock.elapsed() < run.finishes:
+                    return CommandOutcome(status="InProgress", response_code=-1)
+                run.outcome = run.finish()
+            return run.outcome
+
+    def _invocation(self, command_id: str, instance_id: str) -> dict[str, Any]:
+        run = self._runs[command_id]
+        if run.command.instance.id != instance_id:
+            raise ServiceException("InvocationDoesNotExist", "An error occurred (InvocationDoesNotExist)")
+        outcome = self._status(run)
+        return {
+            "CommandId": command_id,
+            "InstanceId": instance_id,
+            "Comment": run.command.comment,
+            "DocumentName": "AWS-RunShellScript",
+            "PluginName": "aws:runShellScript",
+            "ResponseCode": outcome.response_code,
+            "Status": outcome.status,
+            "StatusDetails": outcome.status,
+            "StandardOutputContent": outcome.stdout[-24000:],
+            "StandardErrorContent": outcome.stderr[-8000:],
+        }

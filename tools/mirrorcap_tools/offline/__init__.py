@@ -1,0 +1,1 @@
+"""Offline runs of the whole workflow on emulated AWS (the demo, `mirrorcap offline`, integration tests)."""

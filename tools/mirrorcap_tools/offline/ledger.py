@@ -1,0 +1,72 @@
+"""What the workflow created, seen the way CloudTrail would see it: every successful Create call the
+handlers made, and at the end whether each resource still exists."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from mirrorcap import runtime
+
+# Create operation -> (resource type, how to find the new id in the response)
+CREATES = {
+    "RunInstances": ("instance", lambda r: [i["InstanceId"] for i in r["Instances"]]),
+    "CreateSecurityGroup": ("security-group", lambda r: [r["GroupId"]]),
+    "CreateTrafficMirrorTarget": ("traffic-mirror-target", lambda r: [r["TrafficMirrorTarget"]["TrafficMirrorTargetId"]]),
+    "CreateTrafficMirrorFilter": ("traffic-mirror-filter", lambda r: [r["TrafficMirrorFilter"]["TrafficMirrorFilterId"]]),
+    "CreateTrafficMirrorSession": ("traffic-mirror-session", lambda r: [r["TrafficMirrorSession"]["TrafficMirrorSessionId"]]),
+}  # fmt: skip
+
+
+class ResourceLedger:
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self._lock = threading.Lock()
+        self.created: list[tuple[str, str]] = []
+
+    @classmethod
+    def attach(cls, world: Any) -> ResourceLedger:
+        """Route the handlers' AWS clients through a session that reports to a new ledger."""
+        ledger = cls(world.aws.region)
+        session = boto3.session.Session(region_name=world.aws.region)
+        session.events.register("after-call.ec2", ledger._after_call)
+        runtime.configure(clients=runtime.AwsClients(session), clock=world.aws.clock.now)
+        return ledger
+
+    def _after_call(self, http_response: Any, parsed: dict, model: Any, **_: Any) -> None:
+        if model.name not in CREATES or http_response.status_code >= 300:
+            return
+        kind, ids = CREATES[model.name]
+        with self._lock:
+            for resource_id in ids(parsed):
+                if (kind, resource_id) not in self.created:
+                    self.created.append((kind, resource_id))
+
+    def report(self) -> list[dict[str, Any]]:
+        ec2 = boto3.client("ec2", region_name=self.region)
+        return [
+            {"type": kind, "id": resource_id, "exists_at_end": _exists(ec2, kind, resource_id)}
+            for kind, resource_id in self.created
+        ]
+
+
+def _exists(ec2: Any, kind: str, resource_id: str) -> bool:
+    try:
+        if kind == "instance":
+            reservations = ec2.describe_instances(InstanceIds=[resource_id])["Reservations"]
+            return any(i["State"]["Name"] != "terminated" for r in reservations for i in r["Instances"])
+        if kind == "security-group":
+            return bool(ec2.describe_security_groups(GroupIds=[resource_id])["SecurityGroups"])
+        operation, key = {
+            "traffic-mirror-target": ("describe_traffic_mirror_targets", "TrafficMirrorTarget"),
+            "traffic-mirror-filter": ("describe_traffic_mirror_filters", "TrafficMirrorFilter"),
+            "traffic-mirror-session": ("describe_traffic_mirror_sessions", "TrafficMirrorSession"),
+        }[kind]
+        return bool(getattr(ec2, operation)(**{f"{key}Ids": [resource_id]})[f"{key}s"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"].endswith("NotFound"):
+            return False
+        raise

@@ -1,0 +1,163 @@
+"""Run the real workflow offline on one input: the ASL from statemachine/ executed by moto's Step
+Functions interpreter, the real handlers in-process, AWS emulated (see mirrorcap_tools.emulation).
+
+The record it returns (and writes as run.json) answers what an operator asks of a capture: did it
+succeed, which states ran in which order, what did it create and is any of it still there, and which
+objects landed in S3.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mirrorcap_tools.emulation import OfflineAws
+from mirrorcap_tools.offline.collector import SIMULATION_NOTICE, SampleCaptureCollector
+from mirrorcap_tools.offline.ledger import ResourceLedger
+from mirrorcap_tools.offline.world import OfflineWorld, build_world
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+REAL_TIMEOUT_SECONDS = 300
+
+
+@dataclass
+class ExecutionRecord:
+    name: str
+    execution_arn: str
+    status: str
+    error: str | None
+    cause: str | None
+    output: Any
+    states: list[str]
+    state_transitions: int
+    lambda_invocations: int
+
+
+@dataclass
+class RunRecord:
+    input_file: str
+    status: str
+    error: str | None
+    cause: str | None
+    executions: list[ExecutionRecord]
+    resources: list[dict[str, Any]]
+    resources_left: int
+    s3_objects: list[dict[str, Any]]
+    readiness_checked_before_session: bool | None
+    virtual_seconds: float
+    wall_seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str) + "\n"
+
+
+def run_input(world: OfflineWorld, document: str, *, input_file: str = "-", name: str | None = None) -> RunRecord:
+    """Start one execution with `document` as input; wait for it and for every capture it fans out to."""
+    started_real, started_virtual = time.monotonic(), world.aws.clock.elapsed()
+    ledger = ResourceLedger.attach(world)
+    sfn = world.client("stepfunctions")
+    existing = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=world.state_machine_arn)["executions"]}
+    try:
+        arn = sfn.start_execution(
+            stateMachineArn=world.state_machine_arn, name=name or f"offline-{len(existing) + 1}", input=document
+        )["executionArn"]
+    except ClientError as exc:  # e.g. input that is not JSON: StartExecution itself refuses it
+        error = exc.response["Error"]
+        return _record(world, ledger, input_file, [], error["Code"], error["Message"], started_real, started_virtual)
+    executions = _wait_all(world, existing | {arn}, first=arn)
+    parent = executions[0]
+    failed = [e for e in executions if e.status != "SUCCEEDED"]
+    status = "SUCCEEDED" if not failed else "FAILED"
+    error = failed[0].error if failed else None
+    cause = failed[0].cause if failed else None
+    if parent.status != "SUCCEEDED":
+        status, error, cause = parent.status, parent.error, parent.cause
+    return _record(world, ledger, input_file, executions, error, cause, started_real, started_virtual, status)
+
+
+def _record(world, ledger, input_file, executions, error, cause, started_real, started_virtual, status="FAILED"):
+    resources = ledger.report()
+    objects = [
+        {"key": o["Key"], "bytes": o["Size"]}
+        for page in world.client("s3").get_paginator("list_objects_v2").paginate(Bucket=world.bucket)
+        for o in page.get("Contents", [])
+    ]
+    states = [s for e in executions for s in e.states]
+    readiness_first = None
+    if "CreateMirrorSession" in states:
+        readiness_first = "CheckCollectorReady" in states[: states.index("CreateMirrorSession")]
+    notes = [SIMULATION_NOTICE] if any(o["key"].endswith(".pcap") for o in objects) else []
+    return RunRecord(
+        input_file=input_file,
+        status=status,
+        error=error,
+        cause=cause,
+        executions=executions,
+        resources=resources,
+        resources_left=sum(r["exists_at_end"] for r in resources),
+        s3_objects=objects,
+        readiness_checked_before_session=readiness_first,
+        virtual_seconds=round(world.aws.clock.elapsed() - started_virtual, 1),
+        wall_seconds=round(time.monotonic() - started_real, 2),
+        notes=notes,
+    )
+
+
+def _wait_all(world: OfflineWorld, known: set[str], first: str) -> list[ExecutionRecord]:
+    """Wait until the execution and any it started (fan-out) have ended."""
+    sfn = world.client("stepfunctions")
+    deadline = time.monotonic() + REAL_TIMEOUT_SECONDS
+    ours = [first]
+    before_ours = known - {first}
+    while True:
+        listed = sfn.list_executions(stateMachineArn=world.state_machine_arn)["executions"]
+        ours += [e["executionArn"] for e in listed if e["executionArn"] not in before_ours and e["executionArn"] not in ours]
+        statuses = {arn: sfn.describe_execution(executionArn=arn)["status"] for arn in ours}
+        if all(status in TERMINAL for status in statuses.values()):
+            return [_execution_record(world, arn) for arn in ours]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"offline executions still running after {REAL_TIMEOUT_SECONDS}s: {statuses}")
+        time.sleep(0.02)
+
+
+def _execution_record(world: OfflineWorld, arn: str) -> ExecutionRecord:
+    sfn = world.client("stepfunctions")
+    described = sfn.describe_execution(executionArn=arn)
+    events = [
+        event
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+        for event in page["events"]
+    ]
+    states = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+    invocations = sum(e["type"] == "LambdaFunctionScheduled" for e in events)
+    task_states = sum(e["type"] == "TaskStateEntered" for e in events)
+    output = described.get("output")
+    return ExecutionRecord(
+        name=described["name"],
+        execution_arn=arn,
+        status=described["status"],
+        error=described.get("error"),
+        cause=described.get("cause"),
+        output=json.loads(output) if output else None,
+        states=states,
+        # Billed transitions: every state entered, plus every retried attempt of a Task.
+        state_transitions=len(states) + max(invocations - task_states, 0),
+        lambda_invocations=invocations,
+    )
+
+
+def run_file(event_file: Path, out_dir: Path, *, speedup: float = 100.0) -> RunRecord:
+    """`mirrorcap offline EVENT_FILE --out DIR`: a fresh emulated account, one input, DIR/run.json."""
+    document = event_file.read_text()
+    with OfflineAws(SampleCaptureCollector(), speedup=speedup) as aws:
+        world = build_world(aws)
+        record = run_input(world, document, input_file=str(event_file))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "run.json").write_text(record.to_json())
+    return record

@@ -1,0 +1,55 @@
+"""The few lines a person reads after an offline run (run.json has everything)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _collapse(states: list[str]) -> str:
+    """ResolveRequest -> ... with polling loops folded: `CheckCollectorReady x3`."""
+    parts: list[str] = []
+    for state in states:
+        if parts and parts[-1].split(" x")[0] == state:
+            count = int(parts[-1].split(" x")[1]) if " x" in parts[-1] else 1
+            parts[-1] = f"{state} x{count + 1}"
+        else:
+            parts.append(state)
+    return " -> ".join(parts)
+
+
+def human_summary(record: Any, run_json: Path) -> str:
+    lines = [f"mirrorcap offline run of {record.input_file}"]
+    status = record.status
+    if record.error:
+        status += f": {record.error}: {record.cause}"
+    lines.append(f"  status     {status}")
+    for execution in record.executions:
+        steps = [s for s in execution.states if not s.startswith(("Wait", "Is", "OneCapture", "DidCapture"))]
+        lines.append(
+            f"  execution  {execution.name} {execution.status}: {execution.state_transitions} state transitions, "
+            f"{execution.lambda_invocations} Lambda invocations"
+        )
+        lines.append(f"             {_collapse(steps)}")
+    if record.readiness_checked_before_session is not None:
+        answer = "yes" if record.readiness_checked_before_session else "NO"
+        lines.append(f"  readiness  collector running + SSM agent online before the mirror session: {answer}")
+    kinds = Counter(r["type"] for r in record.resources)
+    created = ", ".join(f"{n} {kind}" for kind, n in kinds.items()) or "nothing"
+    lines.append(f"  resources  created {created}; still existing at the end: {record.resources_left}")
+    for obj in record.s3_objects:
+        lines.append(f"  s3         {obj['key']} ({_size(obj['bytes'])})")
+    lines.append(f"  time       {record.virtual_seconds:.0f} s of emulated AWS time in {record.wall_seconds:.1f} s")
+    for note in record.notes:
+        lines.append(f"  note       {note}")
+    lines.append(f"  details    {run_json}")
+    return "\n".join(lines)
