@@ -48,15 +48,17 @@ def _parse_port_range(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("a port is a number from 1 to 65535")
     if isinstance(value, int):
-        return {"from_port": value, "to_port": value}
-    if isinstance(value, str):
+        value = {"from_port": value, "to_port": value}
+    elif isinstance(value, str):
         low, sep, high = value.partition("-")
         try:
-            if not sep:
-                return {"from_port": int(low), "to_port": int(low)}
-            return {"from_port": int(low), "to_port": int(high)}
+            value = {"from_port": int(low), "to_port": int(high if sep else low)}
         except ValueError:
             raise ValueError(f"{value!r} is not a port or a range like 8000-8080") from None
+    if isinstance(value, dict):
+        for port in (value.get("from_port"), value.get("to_port")):
+            if isinstance(port, int) and not 1 <= port <= 65535:
+                raise ValueError(f"{port} is not a port (1-65535)")
     return value
 
 

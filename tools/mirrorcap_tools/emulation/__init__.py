@@ -8,6 +8,7 @@ failing with AWS's own error codes:
 - ec2_lifecycle: pending -> running, shutting-down -> terminated, DependencyViolation on a busy group
 - ssm_agent:     agent registration, SendCommand to named online instances, command status over time
 - lambda_runtime: Lambda Invoke runs the real handlers in-process, errors as the Python runtime reports them
+- stepfunctions_input: StartExecution refuses input that is not JSON with InvalidExecutionInput
 - and here: Wait states and Retry intervals pass on the virtual clock.
 
 It is written against exactly moto 5.2.5 (MOTO_VERSION): moto's internals are what it patches, so any
@@ -30,6 +31,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
 from mirrorcap import runtime
+from mirrorcap_tools.emulation import stepfunctions_input
 from mirrorcap_tools.emulation.clock import VirtualClock
 from mirrorcap_tools.emulation.ec2_lifecycle import InstanceLifecycle
 from mirrorcap_tools.emulation.ec2_mirroring import TrafficMirroringRules
@@ -97,6 +99,7 @@ class OfflineAws:
             *self.mirroring.patches(),
             *self.agents.patches(),
             self.lambdas.patch_target(),
+            *stepfunctions_input.patches(),
             (WaitFunction, "_wait_interval", wait_interval),
             (retrier_decl, "time", types.SimpleNamespace(sleep=clock.sleep)),
         ]

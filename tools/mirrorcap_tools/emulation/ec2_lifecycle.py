@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from moto.core.exceptions import ServiceException
+from mirrorcap_tools.emulation.errors import AwsError
 from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.models.security_groups import SecurityGroupBackend
 from moto.ec2.responses import EC2Response
@@ -90,7 +90,7 @@ class InstanceLifecycle:
                     if instance._state.name != "terminated" and any(
                         group.id == group_id for group in instance.security_groups
                     ):
-                        raise ServiceException(
+                        raise AwsError(
                             "DependencyViolation", f"resource {group_id} has a dependent object"
                         )
             return delete_security_group(backend, name=name, group_id=group_id)

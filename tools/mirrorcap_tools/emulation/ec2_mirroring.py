@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto.core.exceptions import ServiceException
+from mirrorcap_tools.emulation.errors import AwsError
 from moto.core.responses import ActionResult
 from moto.ec2.responses import EC2Response
 
@@ -34,8 +34,8 @@ _UNSUPPORTED_PREFIXES = ("t2.", "m6a.", "m6i.", "m7", "m8g.", "c6a.", "c6i.", "c
                          "r7", "r8g.", "x2", "x8g.", "i4", "im4gn.", "is4gen.", "inf2.", "p5", "trn1", "hpc")
 
 
-def _fail(code: str, message: str) -> ServiceException:
-    return ServiceException(code, message)
+def _fail(code: str, message: str) -> AwsError:
+    return AwsError(code, message)
 
 
 @dataclass

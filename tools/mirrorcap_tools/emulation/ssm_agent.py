@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from moto.core.exceptions import ServiceException
+from mirrorcap_tools.emulation.errors import AwsError
 from moto.core.responses import ActionResult
 from moto.ec2.models import ec2_backends
 from moto.ssm.responses import SimpleSystemManagerResponse
@@ -150,7 +150,7 @@ class SsmAgents:
         instances = self._instances(response.current_account, response.region)
         not_ready = [i for i in requested if i not in instances or self.ping_status(instances[i]) != "Online"]
         if not requested or not_ready:
-            raise ServiceException(
+            raise AwsError(
                 "InvalidInstanceId",
                 f"Instances [{not_ready or requested}] not in a valid state for account {response.current_account}",
             )
@@ -189,7 +189,7 @@ class SsmAgents:
     def _invocation(self, command_id: str, instance_id: str) -> dict[str, Any]:
         run = self._runs[command_id]
         if run.command.instance.id != instance_id:
-            raise ServiceException("InvocationDoesNotExist", "An error occurred (InvocationDoesNotExist)")
+            raise AwsError("InvocationDoesNotExist", "An error occurred (InvocationDoesNotExist)")
         outcome = self._status(run)
         return {
             "CommandId": command_id,

@@ -20,12 +20,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--speedup", type=float, default=100.0, help="virtual seconds per real second (Wait states, boots, ...)"
     )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SERVICE:OPERATION=CODE[*N]",
+        help="make the functions' AWS call fail with CODE (e.g. ec2:CreateTrafficMirrorSession="
+        "TrafficMirrorSourcesPerTargetLimitExceeded) to watch the teardown; repeatable",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from mirrorcap_tools.offline.faults import Fault
     from mirrorcap_tools.offline.runner import run_file  # moto is heavy; only this command needs it
 
-    record = run_file(args.event_file, args.out, speedup=args.speedup)
+    faults = [Fault.parse(spec) for spec in args.fault]
+    record = run_file(args.event_file, args.out, speedup=args.speedup, faults=faults)
     print(human_summary(record, args.out / "run.json"))
     return 0 if record.status == "SUCCEEDED" else 1

@@ -9,7 +9,6 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from mirrorcap import runtime
 
 # Create operation -> (resource type, how to find the new id in the response)
 CREATES = {
@@ -27,14 +26,8 @@ class ResourceLedger:
         self._lock = threading.Lock()
         self.created: list[tuple[str, str]] = []
 
-    @classmethod
-    def attach(cls, world: Any) -> ResourceLedger:
-        """Route the handlers' AWS clients through a session that reports to a new ledger."""
-        ledger = cls(world.aws.region)
-        session = boto3.session.Session(region_name=world.aws.region)
-        session.events.register("after-call.ec2", ledger._after_call)
-        runtime.configure(clients=runtime.AwsClients(session), clock=world.aws.clock.now)
-        return ledger
+    def register(self, session: boto3.session.Session) -> None:
+        session.events.register("after-call.ec2", self._after_call)
 
     def _after_call(self, http_response: Any, parsed: dict, model: Any, **_: Any) -> None:
         if model.name not in CREATES or http_response.status_code >= 300:

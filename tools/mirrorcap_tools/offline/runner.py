@@ -14,15 +14,29 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
+
+from mirrorcap import runtime
 
 from mirrorcap_tools.emulation import OfflineAws
 from mirrorcap_tools.offline.collector import SIMULATION_NOTICE, SampleCaptureCollector
+from mirrorcap_tools.offline.faults import Fault, FaultPlan
 from mirrorcap_tools.offline.ledger import ResourceLedger
 from mirrorcap_tools.offline.world import OfflineWorld, build_world
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 REAL_TIMEOUT_SECONDS = 300
+
+
+def readable_cause(cause: str | None) -> str | None:
+    """A Lambda error's cause is the runtime's JSON payload; people want its errorMessage."""
+    if not cause:
+        return cause
+    try:
+        return json.loads(cause).get("errorMessage", cause)
+    except (ValueError, AttributeError):
+        return cause
 
 
 @dataclass
@@ -43,6 +57,7 @@ class RunRecord:
     input_file: str
     status: str
     error: str | None
+    message: str | None
     cause: str | None
     executions: list[ExecutionRecord]
     resources: list[dict[str, Any]]
@@ -57,10 +72,17 @@ class RunRecord:
         return json.dumps(asdict(self), indent=2, default=str) + "\n"
 
 
-def run_input(world: OfflineWorld, document: str, *, input_file: str = "-", name: str | None = None) -> RunRecord:
+def run_input(
+    world: OfflineWorld,
+    document: str,
+    *,
+    input_file: str = "-",
+    name: str | None = None,
+    faults: FaultPlan | None = None,
+) -> RunRecord:
     """Start one execution with `document` as input; wait for it and for every capture it fans out to."""
     started_real, started_virtual = time.monotonic(), world.aws.clock.elapsed()
-    ledger = ResourceLedger.attach(world)
+    ledger = _instrument_functions(world, faults or FaultPlan())
     sfn = world.client("stepfunctions")
     existing = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=world.state_machine_arn)["executions"]}
     try:
@@ -81,6 +103,16 @@ def run_input(world: OfflineWorld, document: str, *, input_file: str = "-", name
     return _record(world, ledger, input_file, executions, error, cause, started_real, started_virtual, status)
 
 
+def _instrument_functions(world: OfflineWorld, faults: FaultPlan) -> ResourceLedger:
+    """Give the functions AWS clients that report what they create (and fail where the plan says)."""
+    ledger = ResourceLedger(world.aws.region)
+    session = boto3.session.Session(region_name=world.aws.region)
+    ledger.register(session)
+    faults.register(session)
+    runtime.configure(clients=runtime.AwsClients(session), clock=world.aws.clock.now)
+    return ledger
+
+
 def _record(world, ledger, input_file, executions, error, cause, started_real, started_virtual, status="FAILED"):
     resources = ledger.report()
     objects = [
@@ -97,6 +129,7 @@ def _record(world, ledger, input_file, executions, error, cause, started_real, s
         input_file=input_file,
         status=status,
         error=error,
+        message=readable_cause(cause),
         cause=cause,
         executions=executions,
         resources=resources,
@@ -152,12 +185,14 @@ def _execution_record(world: OfflineWorld, arn: str) -> ExecutionRecord:
     )
 
 
-def run_file(event_file: Path, out_dir: Path, *, speedup: float = 100.0) -> RunRecord:
+def run_file(
+    event_file: Path, out_dir: Path, *, speedup: float = 100.0, faults: list[Fault] | None = None
+) -> RunRecord:
     """`mirrorcap offline EVENT_FILE --out DIR`: a fresh emulated account, one input, DIR/run.json."""
     document = event_file.read_text()
     with OfflineAws(SampleCaptureCollector(), speedup=speedup) as aws:
         world = build_world(aws)
-        record = run_input(world, document, input_file=str(event_file))
+        record = run_input(world, document, input_file=str(event_file), faults=FaultPlan(faults))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "run.json").write_text(record.to_json())
     return record

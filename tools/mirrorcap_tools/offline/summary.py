@@ -31,7 +31,7 @@ def human_summary(record: Any, run_json: Path) -> str:
     lines = [f"mirrorcap offline run of {record.input_file}"]
     status = record.status
     if record.error:
-        status += f": {record.error}: {record.cause}"
+        status += f": {record.error}: {record.message}"
     lines.append(f"  status     {status}")
     for execution in record.executions:
         steps = [s for s in execution.states if not s.startswith(("Wait", "Is", "OneCapture", "DidCapture"))]

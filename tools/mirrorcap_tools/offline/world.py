@@ -30,6 +30,7 @@ from mirrorcap_tools.template import (
 
 STACK_NAME = "mirrorcap-offline"
 CAPTURE_BUCKET = "mirrorcap-offline-captures-123456789012"
+SOURCE_IMAGE_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def build_world(aws: OfflineAws, parameter_overrides: dict[str, str] | None = No
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{aws.region}a")[
         "Subnet"
     ]["SubnetId"]
-    sources = {source.name: _launch_source(ec2, aws, subnet_id, source) for source in SOURCE_INSTANCES}
+    image_id = boto3.client("ssm", region_name=aws.region).get_parameter(Name=SOURCE_IMAGE_PARAMETER)["Parameter"]["Value"]
+    sources = {source.name: _launch_source(ec2, aws, subnet_id, image_id, source) for source in SOURCE_INSTANCES}
 
     boto3.client("s3", region_name=aws.region).create_bucket(Bucket=CAPTURE_BUCKET)
     collector_role = _role(iam, "mirrorcap-offline-collector", "ec2.amazonaws.com")
@@ -103,12 +105,12 @@ def build_world(aws: OfflineAws, parameter_overrides: dict[str, str] | None = No
     )
 
 
-def _launch_source(ec2: Any, aws: OfflineAws, subnet_id: str, source: SourceInstance) -> str:
+def _launch_source(ec2: Any, aws: OfflineAws, subnet_id: str, image_id: str, source: SourceInstance) -> str:
     tags = [{"Key": "Name", "Value": source.name}, *({"Key": k, "Value": v} for k, v in source.tags.items())]
     # moto draws instance ids at random; the sample events need these exact ones.
     with mock.patch("moto.ec2.models.instances.random_instance_id", return_value=source.instance_id):
         ec2.run_instances(
-            ImageId=_any_image(ec2),
+            ImageId=image_id,
             InstanceType=source.instance_type,
             MinCount=1,
             MaxCount=1,
@@ -118,10 +120,6 @@ def _launch_source(ec2: Any, aws: OfflineAws, subnet_id: str, source: SourceInst
     # Sources were up long before anyone thought of capturing them.
     aws.lifecycle.advance_now(source.instance_id)
     return source.instance_id
-
-
-def _any_image(ec2: Any) -> str:
-    return ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
 
 
 def _role(iam: Any, name: str, service: str) -> str:

@@ -1,0 +1,66 @@
+"""Every trigger shape in events/triggers runs the real ASL offline to SUCCEEDED, leaving nothing."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import EVENTS, event_text
+
+from mirrorcap_tools.offline.runner import run_input
+
+TRIGGERS = sorted(p.name for p in (EVENTS / "triggers").glob("*.json"))
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_trigger_captures_and_cleans_up(offline, trigger: str) -> None:
+    record = run_input(offline, event_text(f"triggers/{trigger}"), input_file=trigger)
+
+    assert record.status == "SUCCEEDED", (record.error, record.message)
+    assert record.readiness_checked_before_session is True
+    captures = [e for e in record.executions if "CaptureSucceeded" in e.states]
+    assert captures, [e.states for e in record.executions]
+    kinds = {r["type"] for r in record.resources}
+    assert kinds == {"instance", "security-group", "traffic-mirror-target", "traffic-mirror-filter",
+                     "traffic-mirror-session"}  # fmt: skip
+    assert record.resources_left == 0, record.resources
+    for capture in captures:
+        artifacts = capture.output["artifacts"]
+        assert artifacts["objects"], artifacts
+        pcaps = [o["key"] for o in record.s3_objects if o["key"].endswith(".pcap")]
+        assert any(key.startswith(artifacts["prefix"]) for key in pcaps)
+        assert capture.output["capture_id"] in artifacts["prefix"]
+
+
+def test_schedule_fans_out_one_execution_per_tagged_instance(offline) -> None:
+    record = run_input(offline, event_text("triggers/schedule.json"))
+
+    parent, *children = record.executions
+    assert parent.states == ["ResolveRequest", "OneCaptureOrMany", "FanOut"]
+    assert sorted(c.output["instance_id"] for c in children) == sorted(
+        offline.sources[name] for name in ("web-1", "web-2")
+    )
+    assert all(child.name == child.output["capture_id"] for child in children)
+
+
+@pytest.mark.parametrize("offline", [{"registration_seconds": 300}], indirect=True)
+def test_collector_waits_for_ssm_agent_before_the_session(offline) -> None:
+    record = run_input(offline, event_text("triggers/manual.json"))
+
+    states = record.executions[0].states
+    session_at = states.index("CreateMirrorSession")
+    polls_before = [s for s in states[:session_at] if s == "CheckCollectorReady"]
+    # The agent registers 300 s after the instance runs: the first check (60 s after launch) finds it offline.
+    assert len(polls_before) >= 2
+    assert states[:3] == ["ResolveRequest", "OneCaptureOrMany", "LaunchCollector"]
+
+
+def test_manual_filter_becomes_mirror_filter_rules(offline) -> None:
+    from mirrorcap.models import ManualRequest
+
+    request = ManualRequest.model_validate_json(event_text("triggers/manual.json"))
+    record = run_input(offline, request.model_dump_json(exclude_none=True))
+
+    capture = record.executions[0]
+    assert capture.status == "SUCCEEDED"
+    # 2 directions x 2 port entries; the whole filter is deleted again by teardown.
+    assert len(request.filter.rules()) == 4
+    assert record.resources_left == 0
