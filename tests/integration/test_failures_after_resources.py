@@ -23,9 +23,6 @@ def _assert_torn_down(record, error: str) -> None:
     "offline", [{"registration_seconds": None, "parameters": {"ReadinessTimeoutSeconds": "120"}}], indirect=True
 )
 def test_collector_never_ready(offline) -> None:
-    import os
-
-    os.environ["READINESS_TIMEOUT_SECONDS"] = "120"
     record = run_input(offline, event_text("triggers/alarm.json"))
 
     _assert_torn_down(record, "CollectorNotReady")
@@ -59,7 +56,7 @@ def test_capture_command_fails(offline) -> None:
 
 
 def test_throttling_is_retried_not_fatal(offline) -> None:
-    faults = FaultPlan([Fault("ec2", "CreateTrafficMirrorFilter", "RequestLimitExceeded", times=4)]))
+    faults = FaultPlan([Fault("ec2", "CreateTrafficMirrorFilter", "RequestLimitExceeded", times=4)])
 
     record = run_input(offline, event_text("triggers/alarm.json"), faults=faults)
 
