@@ -8,6 +8,7 @@ name, which is what Step Functions matches in Retry/Catch.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 import traceback
@@ -19,6 +20,9 @@ from typing import Any
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+# The function whose handler is running in this thread (offline tools attribute AWS calls to it).
+current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_function", default=None)
 
 
 @dataclass
@@ -59,6 +63,7 @@ class InProcessLambdaRuntime:
             raise KeyError(f"no in-process handler registered for Lambda function {name!r}")
         event = json.loads(body or "{}")
         context = LambdaContext(function_name=name, invoked_function_arn=function_name)
+        token = current_function.set(name)
         try:
             result = handler(event, context)
         except Exception as exc:  # the runtime reports every unhandled exception the same way
@@ -73,6 +78,8 @@ class InProcessLambdaRuntime:
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
             ).encode()
+        finally:
+            current_function.reset(token)
         with self._lock:
             self.invocations.append(Invocation(name, None))
         return json.dumps(result).encode()

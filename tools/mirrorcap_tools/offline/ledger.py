@@ -9,6 +9,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from mirrorcap_tools.emulation.lambda_runtime import current_function
+
 
 # Create operation -> (resource type, how to find the new id in the response)
 CREATES = {
@@ -25,9 +27,17 @@ class ResourceLedger:
         self.region = region
         self._lock = threading.Lock()
         self.created: list[tuple[str, str]] = []
+        self.calls: set[tuple[str, str]] = set()  # (function, "service:Operation") as the API names them
 
     def register(self, session: boto3.session.Session) -> None:
         session.events.register("after-call.ec2", self._after_call)
+        session.events.register("before-call", self._before_call)
+
+    def _before_call(self, model: Any, **_: Any) -> None:
+        function = current_function.get()
+        if function:
+            with self._lock:
+                self.calls.add((function, f"{model.service_model.endpoint_prefix}:{model.name}"))
 
     def _after_call(self, http_response: Any, parsed: dict, model: Any, **_: Any) -> None:
         if model.name not in CREATES or http_response.status_code >= 300:

@@ -48,8 +48,7 @@ class ExecutionRecord:
     cause: str | None
     output: Any
     states: list[str]
-    state_transitions: int
-    lambda_invocations: int
+    task_states: int
 
 
 @dataclass
@@ -62,7 +61,10 @@ class RunRecord:
     executions: list[ExecutionRecord]
     resources: list[dict[str, Any]]
     resources_left: int
+    aws_calls: list[tuple[str, str]]
     s3_objects: list[dict[str, Any]]
+    lambda_invocations: int
+    state_transitions: int
     readiness_checked_before_session: bool | None
     virtual_seconds: float
     wall_seconds: float
@@ -82,6 +84,7 @@ def run_input(
 ) -> RunRecord:
     """Start one execution with `document` as input; wait for it and for every capture it fans out to."""
     started_real, started_virtual = time.monotonic(), world.aws.clock.elapsed()
+    invocations_before = len(world.aws.lambdas.invocations)
     ledger = _instrument_functions(world, faults or FaultPlan())
     sfn = world.client("stepfunctions")
     existing = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=world.state_machine_arn)["executions"]}
@@ -91,7 +94,8 @@ def run_input(
         )["executionArn"]
     except ClientError as exc:  # e.g. input that is not JSON: StartExecution itself refuses it
         error = exc.response["Error"]
-        return _record(world, ledger, input_file, [], error["Code"], error["Message"], started_real, started_virtual)
+        return _record(world, ledger, input_file, [], error["Code"], error["Message"], started_real, started_virtual,
+                       invocations_before)
     executions = _wait_all(world, existing | {arn}, first=arn)
     parent = executions[0]
     failed = [e for e in executions if e.status != "SUCCEEDED"]
@@ -100,7 +104,8 @@ def run_input(
     cause = failed[0].cause if failed else None
     if parent.status != "SUCCEEDED":
         status, error, cause = parent.status, parent.error, parent.cause
-    return _record(world, ledger, input_file, executions, error, cause, started_real, started_virtual, status)
+    return _record(world, ledger, input_file, executions, error, cause, started_real, started_virtual,
+                   invocations_before, status)
 
 
 def _instrument_functions(world: OfflineWorld, faults: FaultPlan) -> ResourceLedger:
@@ -113,7 +118,8 @@ def _instrument_functions(world: OfflineWorld, faults: FaultPlan) -> ResourceLed
     return ledger
 
 
-def _record(world, ledger, input_file, executions, error, cause, started_real, started_virtual, status="FAILED"):
+def _record(world, ledger, input_file, executions, error, cause, started_real, started_virtual, invocations_before,
+            status="FAILED"):
     resources = ledger.report()
     objects = [
         {"key": o["Key"], "bytes": o["Size"]}
@@ -125,6 +131,9 @@ def _record(world, ledger, input_file, executions, error, cause, started_real, s
     if "CreateMirrorSession" in states:
         readiness_first = "CheckCollectorReady" in states[: states.index("CreateMirrorSession")]
     notes = [SIMULATION_NOTICE] if any(o["key"].endswith(".pcap") for o in objects) else []
+    invocations = len(world.aws.lambdas.invocations) - invocations_before
+    entered = sum(len(e.states) for e in executions)
+    retries = invocations - sum(e.task_states for e in executions)
     return RunRecord(
         input_file=input_file,
         status=status,
@@ -134,7 +143,11 @@ def _record(world, ledger, input_file, executions, error, cause, started_real, s
         executions=executions,
         resources=resources,
         resources_left=sum(r["exists_at_end"] for r in resources),
+        aws_calls=sorted(ledger.calls),
         s3_objects=objects,
+        lambda_invocations=invocations,
+        # Billed transitions: every state entered, plus every retried attempt of a Task.
+        state_transitions=entered + max(retries, 0),
         readiness_checked_before_session=readiness_first,
         virtual_seconds=round(world.aws.clock.elapsed() - started_virtual, 1),
         wall_seconds=round(time.monotonic() - started_real, 2),
@@ -168,8 +181,6 @@ def _execution_record(world: OfflineWorld, arn: str) -> ExecutionRecord:
         for event in page["events"]
     ]
     states = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
-    invocations = sum(e["type"] == "LambdaFunctionScheduled" for e in events)
-    task_states = sum(e["type"] == "TaskStateEntered" for e in events)
     output = described.get("output")
     return ExecutionRecord(
         name=described["name"],
@@ -179,9 +190,7 @@ def _execution_record(world: OfflineWorld, arn: str) -> ExecutionRecord:
         cause=described.get("cause"),
         output=json.loads(output) if output else None,
         states=states,
-        # Billed transitions: every state entered, plus every retried attempt of a Task.
-        state_transitions=len(states) + max(invocations - task_states, 0),
-        lambda_invocations=invocations,
+        task_states=sum(e["type"] == "TaskStateEntered" for e in events),
     )
 
 

@@ -35,11 +35,11 @@ def human_summary(record: Any, run_json: Path) -> str:
     lines.append(f"  status     {status}")
     for execution in record.executions:
         steps = [s for s in execution.states if not s.startswith(("Wait", "Is", "OneCapture", "DidCapture"))]
-        lines.append(
-            f"  execution  {execution.name} {execution.status}: {execution.state_transitions} state transitions, "
-            f"{execution.lambda_invocations} Lambda invocations"
-        )
+        lines.append(f"  execution  {execution.name} {execution.status}")
         lines.append(f"             {_collapse(steps)}")
+    lines.append(
+        f"  cost       {record.state_transitions} state transitions, {record.lambda_invocations} Lambda invocations"
+    )
     if record.readiness_checked_before_session is not None:
         answer = "yes" if record.readiness_checked_before_session else "NO"
         lines.append(f"  readiness  collector running + SSM agent online before the mirror session: {answer}")
