@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from mirrorcap_tools.template import PROJECT_ROOT
 
 EVENTS = PROJECT_ROOT / "events"

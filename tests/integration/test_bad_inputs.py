@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from conftest import event_text
-
 from mirrorcap_tools.offline.runner import run_input
 
 EXPECTED = {

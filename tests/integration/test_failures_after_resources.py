@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from conftest import event_text
-
 from mirrorcap_tools.offline.faults import Fault, FaultPlan
 from mirrorcap_tools.offline.runner import run_input
 
@@ -20,7 +19,9 @@ def _assert_torn_down(record, error: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "offline", [{"registration_seconds": None, "parameters": {"ReadinessTimeoutSeconds": "120"}}], indirect=True
+    "offline",
+    [{"registration_seconds": None, "parameters": {"ReadinessTimeoutSeconds": "120"}}],
+    indirect=True,
 )
 def test_collector_never_ready(offline) -> None:
     record = run_input(offline, event_text("triggers/alarm.json"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import fnmatch
 
 from conftest import event_text
-
 from mirrorcap_tools.offline.faults import Fault, FaultPlan
 from mirrorcap_tools.offline.runner import run_input
 from mirrorcap_tools.template import load_template, resources_of_type
@@ -43,7 +42,7 @@ def _exercise(world) -> set[tuple[str, str]]:
     runs = [
         ("triggers/alarm.json", None),
         ("triggers/schedule.json", None),
-        ("triggers/manual.json", FaultPlan([Fault("ec2", "CreateTrafficMirrorSession", "TrafficMirrorSourcesPerTargetLimitExceeded")])),
+        ("triggers/manual.json", FaultPlan([Fault.parse("ec2:CreateTrafficMirrorSession=NetworkInterfaceNotSupported")])),
         ("triggers/manual.json", FaultPlan([Fault("ssm", "SendCommand", "InvalidInstanceId")])),
         # A retried launch finds the security group its first attempt created.
         ("triggers/alarm-metric-math.json", FaultPlan([Fault("ec2", "RunInstances", "RequestLimitExceeded", times=1)])),
@@ -74,13 +73,21 @@ def test_every_call_is_granted_to_the_function_that_makes_it(offline) -> None:
         for action in _actions(statement)
         if not any(f == name and fnmatch.fnmatchcase(a, action) for f, a in used)
     )
-    print(f"\nIAM: {len(used)} distinct (function, action) calls made offline, all granted; granted but not exercised: {unused}")
+    print(
+        f"\nIAM: {len(used)} distinct (function, action) calls made offline, all granted; granted but not exercised: {unused}"
+    )
     # Only grants whose calls the offline paths cannot reach may stay unused (each named, with why).
     assert set(unused) <= {
-        ("LaunchCollectorFunction", "iam:PassRole"),  # RunInstances checks it; the API call itself is RunInstances
+        (
+            "LaunchCollectorFunction",
+            "iam:PassRole",
+        ),  # RunInstances checks it; the API call itself is RunInstances
         ("CreateMirrorSessionFunction", "ec2:CreateTags"),  # tags are set by TagSpecifications at creation
         ("LaunchCollectorFunction", "ec2:CreateTags"),  # idem
-        ("CreateMirrorSessionFunction", "ec2:ModifyTrafficMirrorFilterNetworkServices"),  # only with amazon-dns
+        (
+            "CreateMirrorSessionFunction",
+            "ec2:ModifyTrafficMirrorFilterNetworkServices",
+        ),  # only with amazon-dns
     }, unused
 
 

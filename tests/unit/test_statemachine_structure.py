@@ -6,9 +6,8 @@ import inspect
 import json
 import re
 
-import pytest
-
 import mirrorcap.errors
+import pytest
 from mirrorcap_tools.template import PROJECT_ROOT, load_template
 
 TEMPLATE = load_template()

@@ -155,12 +155,12 @@ def mirror_lab(
     try:
         for ns in lab.namespaces:
             _ip("netns", "add", ns)
+            # IPv4 only: no neighbour discovery or MLD chatter from the links themselves in the capture.
+            subprocess.run(in_ns(ns, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]), check=True)
             _ip("-n", ns, "link", "set", "lo", "up")
         _wire_source_and_server(lab)
         _wire_collector(lab, default_route)
-        _mirror(lab, "vx0", vni)
-        if decoy_vni is not None:
-            _mirror(lab, "vx1", decoy_vni)
+        _mirror(lab, [vni] if decoy_vni is None else [vni, decoy_vni])
         yield lab
     finally:
         for ns in lab.namespaces:
@@ -199,21 +199,20 @@ def _no_offloads(ns: str, ifname: str) -> None:
     )  # fmt: skip
 
 
-def _mirror(lab: Lab, device: str, vni: int) -> None:
-    """A mirror session: a vxlan device towards the collector fed by tc mirred from app0, both ways."""
-    _ip("-n", lab.source, "link", "add", device, "type", "vxlan", "id", str(vni), "remote", COLLECTOR_IP,
-        "local", MIRROR_SOURCE_IP, "dstport", str(VXLAN_PORT), "dev", "mir0")  # fmt: skip
-    _ip("-n", lab.source, "link", "set", device, "mtu", str(COLLECTOR_MTU - 50), "up")
-    if not _has_clsact(lab):
-        _tc("-n", lab.source, "qdisc", "add", "dev", "app0", "clsact")
+def _mirror(lab: Lab, vnis: list[int]) -> None:
+    """One mirror session per VNI: a vxlan device towards the collector, fed by tc mirred from app0 both ways."""
+    devices = [f"vx{i}" for i in range(len(vnis))]
+    for device, vni in zip(devices, vnis, strict=True):
+        _ip("-n", lab.source, "link", "add", device, "type", "vxlan", "id", str(vni), "remote", COLLECTOR_IP,
+            "local", MIRROR_SOURCE_IP, "dstport", str(VXLAN_PORT), "dev", "mir0")  # fmt: skip
+        _ip("-n", lab.source, "link", "set", device, "mtu", str(COLLECTOR_MTU - 50), "up")
+    # One filter per direction carrying every session's action: tc stops at the first filter that matches.
+    # u32 matching everything rather than matchall: kernels without cls_matchall have u32.
+    mirrors = [arg for device in devices for arg in ("action", "mirred", "egress", "mirror", "dev", device)]
+    _tc("-n", lab.source, "qdisc", "add", "dev", "app0", "clsact")
     for direction in ("ingress", "egress"):
-        _tc("-n", lab.source, "filter", "add", "dev", "app0", direction, "matchall",
-            "action", "mirred", "egress", "mirror", "dev", device)  # fmt: skip
-
-
-def _has_clsact(lab: Lab) -> bool:
-    out = subprocess.run(["tc", "-n", lab.source, "qdisc", "show", "dev", "app0"], capture_output=True, text=True)
-    return "clsact" in out.stdout
+        _tc("-n", lab.source, "filter", "add", "dev", "app0", direction, "protocol", "all", "u32",
+            "match", "u32", "0", "0", *mirrors)  # fmt: skip
 
 
 def _destroy_namespace(ns: str) -> None:

@@ -56,7 +56,10 @@ def capture_prefix(capture_id: str) -> str:
 
 
 def resource_tags(
-    capture_id: str, source_instance_id: str, execution_id: str | None = None, extra: dict[str, str] | None = None
+    capture_id: str,
+    source_instance_id: str,
+    execution_id: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> list[dict]:
     tags = [
         {"Key": "Name", "Value": f"mirrorcap {capture_id}"},

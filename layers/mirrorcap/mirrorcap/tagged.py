@@ -61,7 +61,10 @@ def managed_resources(capture_id: str | None = None) -> ManagedResources:
         tag_filters = capture_filter(capture_id)
     else:
         tag_filters = [{"Name": f"tag:{TAG_MANAGED_BY}", "Values": [MANAGED_BY_VALUE]}]
-    live_states = {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped", "shutting-down"]}
+    live_states = {
+        "Name": "instance-state-name",
+        "Values": ["pending", "running", "stopping", "stopped", "shutting-down"],
+    }
     instances = [
         instance
         for page in _pages("describe_instances", Filters=[*tag_filters, live_states])

@@ -26,11 +26,11 @@ from typing import Any
 from unittest import mock
 
 import moto
+from mirrorcap import runtime
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
-from mirrorcap import runtime
 from mirrorcap_tools.emulation import stepfunctions_input
 from mirrorcap_tools.emulation.clock import VirtualClock
 from mirrorcap_tools.emulation.ec2_lifecycle import InstanceLifecycle

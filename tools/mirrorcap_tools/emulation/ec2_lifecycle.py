@@ -12,14 +12,19 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from mirrorcap_tools.emulation.errors import AwsError
 from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.models.security_groups import SecurityGroupBackend
 from moto.ec2.responses import EC2Response
 
 from mirrorcap_tools.emulation.clock import VirtualClock
+from mirrorcap_tools.emulation.errors import AwsError
 
-PENDING, RUNNING, SHUTTING_DOWN, TERMINATED = ("pending", 0), ("running", 16), ("shutting-down", 32), ("terminated", 48)
+PENDING, RUNNING, SHUTTING_DOWN, TERMINATED = (
+    ("pending", 0),
+    ("running", 16),
+    ("shutting-down", 32),
+    ("terminated", 48),
+)
 
 
 class InstanceLifecycle:
@@ -65,7 +70,11 @@ class InstanceLifecycle:
             with lifecycle._lock:
                 for instance in reservation.instances:
                     _set_state(instance, PENDING)
-                    lifecycle._due[instance.id] = (lifecycle.clock.elapsed() + lifecycle.boot_seconds, RUNNING, instance)
+                    lifecycle._due[instance.id] = (
+                        lifecycle.clock.elapsed() + lifecycle.boot_seconds,
+                        RUNNING,
+                        instance,
+                    )
             return reservation
 
         def shutting_down(backend: Any, instance_ids: list[str]) -> Any:
@@ -79,7 +88,9 @@ class InstanceLifecycle:
                         continue
                     _set_state(instance, SHUTTING_DOWN)
                     lifecycle._due[instance.id] = (
-                        lifecycle.clock.elapsed() + lifecycle.shutdown_seconds, TERMINATED, instance
+                        lifecycle.clock.elapsed() + lifecycle.shutdown_seconds,
+                        TERMINATED,
+                        instance,
                     )
             return changes
 
@@ -90,9 +101,7 @@ class InstanceLifecycle:
                     if instance._state.name != "terminated" and any(
                         group.id == group_id for group in instance.security_groups
                     ):
-                        raise AwsError(
-                            "DependencyViolation", f"resource {group_id} has a dependent object"
-                        )
+                        raise AwsError("DependencyViolation", f"resource {group_id} has a dependent object")
             return delete_security_group(backend, name=name, group_id=group_id)
 
         def describe(response: EC2Response) -> Any:

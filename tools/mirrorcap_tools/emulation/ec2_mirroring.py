@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mirrorcap_tools.emulation.errors import AwsError
 from moto.core.responses import ActionResult
 from moto.ec2.responses import EC2Response
 
 from mirrorcap_tools.emulation.ec2_lifecycle import InstanceLifecycle
+from mirrorcap_tools.emulation.errors import AwsError
 
 SESSIONS_PER_INTERFACE = 3
 SOURCES_PER_TARGET = 10
@@ -30,8 +30,30 @@ PACKET_LENGTHS = range(1, 8501)
 PROTOCOLS = range(0, 256)
 
 # Instance families that cannot be mirror sources (DESIGN.md); AWS answers NetworkInterfaceNotSupported.
-_UNSUPPORTED_PREFIXES = ("t2.", "m6a.", "m6i.", "m7", "m8g.", "c6a.", "c6i.", "c7", "c8g.", "r6a.", "r6i.",
-                         "r7", "r8g.", "x2", "x8g.", "i4", "im4gn.", "is4gen.", "inf2.", "p5", "trn1", "hpc")
+_UNSUPPORTED_PREFIXES = (
+    "t2.",
+    "m6a.",
+    "m6i.",
+    "m7",
+    "m8g.",
+    "c6a.",
+    "c6i.",
+    "c7",
+    "c8g.",
+    "r6a.",
+    "r6i.",
+    "r7",
+    "r8g.",
+    "x2",
+    "x8g.",
+    "i4",
+    "im4gn.",
+    "is4gen.",
+    "inf2.",
+    "p5",
+    "trn1",
+    "hpc",
+)
 
 
 def _fail(code: str, message: str) -> AwsError:
@@ -67,6 +89,7 @@ class TrafficMirroringRules:
         def idempotent(name: str) -> Callable[[EC2Response], Any]:
             def create(response: EC2Response) -> Any:
                 return rules._idempotent(response, name, lambda: rules._checked(name, response, originals.get(name)))
+
             return create
 
         return [
@@ -140,7 +163,10 @@ class TrafficMirroringRules:
             raise _fail("MissingParameter", "The request must contain the parameter NetworkInterfaceId")
         interface = backend.enis.get(interface_id)
         if interface is None:
-            raise _fail("InvalidNetworkInterfaceID.NotFound", f"The networkInterface ID '{interface_id}' does not exist")
+            raise _fail(
+                "InvalidNetworkInterfaceID.NotFound",
+                f"The networkInterface ID '{interface_id}' does not exist",
+            )
         return interface
 
     def _check_target(self, response: EC2Response) -> None:
@@ -175,9 +201,15 @@ class TrafficMirroringRules:
         interface = self._interface(backend, interface_id)
         target = backend.traffic_mirror_targets.get(target_id)
         if target is None:
-            raise _fail("InvalidTrafficMirrorTargetId.NotFound", f"The traffic mirror target '{target_id}' does not exist.")
+            raise _fail(
+                "InvalidTrafficMirrorTargetId.NotFound",
+                f"The traffic mirror target '{target_id}' does not exist.",
+            )
         if filter_id not in backend.traffic_mirror_filters:
-            raise _fail("InvalidTrafficMirrorFilterId.NotFound", f"The traffic mirror filter '{filter_id}' does not exist.")
+            raise _fail(
+                "InvalidTrafficMirrorFilterId.NotFound",
+                f"The traffic mirror filter '{filter_id}' does not exist.",
+            )
         if target.network_interface_id == interface_id or any(
             t.network_interface_id == interface_id for t in backend.traffic_mirror_targets.values()
         ):
@@ -271,7 +303,10 @@ class TrafficMirroringRules:
 
     def _filter_extras(self, backend: Any, filter_id: str | None) -> _FilterExtras:
         if not filter_id or filter_id not in backend.traffic_mirror_filters:
-            raise _fail("InvalidTrafficMirrorFilterId.NotFound", f"The traffic mirror filter '{filter_id}' does not exist.")
+            raise _fail(
+                "InvalidTrafficMirrorFilterId.NotFound",
+                f"The traffic mirror filter '{filter_id}' does not exist.",
+            )
         with self._lock:
             return self._filters.setdefault(filter_id, _FilterExtras())
 
@@ -281,7 +316,8 @@ class TrafficMirroringRules:
         session_id = response._get_param("TrafficMirrorSessionId")
         if session_id not in response.ec2_backend.traffic_mirror_sessions:
             raise _fail(
-                "InvalidTrafficMirrorSessionId.NotFound", f"The traffic mirror session '{session_id}' does not exist."
+                "InvalidTrafficMirrorSessionId.NotFound",
+                f"The traffic mirror session '{session_id}' does not exist.",
             )
         return original(response)
 
@@ -300,9 +336,15 @@ class TrafficMirroringRules:
         backend = response.ec2_backend
         target_id = response._get_param("TrafficMirrorTargetId")
         if target_id not in backend.traffic_mirror_targets:
-            raise _fail("InvalidTrafficMirrorTargetId.NotFound", f"The traffic mirror target '{target_id}' does not exist.")
+            raise _fail(
+                "InvalidTrafficMirrorTargetId.NotFound",
+                f"The traffic mirror target '{target_id}' does not exist.",
+            )
         if any(s.traffic_mirror_target_id == target_id for s in backend.traffic_mirror_sessions.values()):
-            raise _fail("TrafficMirrorTargetInUseException", f"Traffic mirror target {target_id} is in use by a session.")
+            raise _fail(
+                "TrafficMirrorTargetInUseException",
+                f"Traffic mirror target {target_id} is in use by a session.",
+            )
         del backend.traffic_mirror_targets[target_id]
         return ActionResult({"TrafficMirrorTargetId": target_id})
 
@@ -314,7 +356,10 @@ class TrafficMirroringRules:
                     if rule["TrafficMirrorFilterRuleId"] == rule_id:
                         extras.rules.remove(rule)
                         return ActionResult({"TrafficMirrorFilterRuleId": rule_id})
-        raise _fail("InvalidTrafficMirrorFilterRuleId.NotFound", f"The traffic mirror filter rule '{rule_id}' does not exist.")
+        raise _fail(
+            "InvalidTrafficMirrorFilterRuleId.NotFound",
+            f"The traffic mirror filter rule '{rule_id}' does not exist.",
+        )
 
     def _modify_network_services(self, response: EC2Response) -> ActionResult:
         backend = response.ec2_backend

@@ -88,8 +88,14 @@ class InProcessLambdaRuntime:
         """What to patch on moto: (class, method name, replacement)."""
         runtime = self
 
-        def invoke(backend: LambdaSimpleBackend, function_name: str, qualifier: Any, body: Any,
-                   headers: Any, response_headers: dict[str, Any]) -> bytes:
+        def invoke(
+            backend: LambdaSimpleBackend,
+            function_name: str,
+            qualifier: Any,
+            body: Any,
+            headers: Any,
+            response_headers: dict[str, Any],
+        ) -> bytes:
             return runtime.invoke(function_name, body, response_headers)
 
         return LambdaSimpleBackend, "invoke", invoke

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mirrorcap_tools.emulation.errors import AwsError
 from moto.core.responses import ActionResult
 from moto.ec2.models import ec2_backends
 from moto.ssm.responses import SimpleSystemManagerResponse
 
 from mirrorcap_tools.emulation.clock import VirtualClock
 from mirrorcap_tools.emulation.ec2_lifecycle import InstanceLifecycle
+from mirrorcap_tools.emulation.errors import AwsError
 
 
 @dataclass

@@ -10,8 +10,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from mirrorcap_tools.emulation.errors import AwsError
 from moto.stepfunctions.responses import StepFunctionResponse
+
+from mirrorcap_tools.emulation.errors import AwsError
 
 MAX_INPUT_BYTES = 256 * 1024  # AWS: 256 KiB per execution input
 

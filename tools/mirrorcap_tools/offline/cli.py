@@ -18,7 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("event_file", type=Path, help="the execution input, e.g. events/triggers/alarm.json")
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="where run.json goes")
     parser.add_argument(
-        "--speedup", type=float, default=100.0, help="virtual seconds per real second (Wait states, boots, ...)"
+        "--speedup",
+        type=float,
+        default=100.0,
+        help="virtual seconds per real second (Wait states, boots, ...)",
     )
     parser.add_argument(
         "--fault",

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from moto.s3.models import s3_backends
-
 from mirrorcap.collector.manifest import MANIFEST_NAME, CaptureManifest, summarize_pcap_file
 from mirrorcap.naming import TAG_CAPTURE_SECONDS, capture_prefix, vni_for
 from mirrorcap.runtime import now
+from moto.s3.models import s3_backends
+
 from mirrorcap_tools.emulation.ssm_agent import CommandOutcome, SentCommand
 
 SAMPLE_PCAP = Path(__file__).parent / "data" / "sample-capture.pcap"
@@ -40,7 +40,9 @@ class SampleCaptureCollector:
         def finish() -> CommandOutcome:
             if self.outcome != "Success":
                 return CommandOutcome(
-                    status=self.outcome, response_code=1, stderr="tcpdump: ens5: No such device exists (simulated)"
+                    status=self.outcome,
+                    response_code=1,
+                    stderr="tcpdump: ens5: No such device exists (simulated)",
                 )
             self._deliver(command, capture_id, started, duration)
             return CommandOutcome(status="Success", stdout=SIMULATION_NOTICE)

@@ -4,6 +4,7 @@ handlers made, and at the end whether each resource still exists."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -12,14 +13,18 @@ from botocore.exceptions import ClientError
 from mirrorcap_tools.emulation.lambda_runtime import current_function
 
 
+def _mirror_id(kind: str) -> Callable[[dict], list[str]]:
+    return lambda response: [response[f"TrafficMirror{kind}"][f"TrafficMirror{kind}Id"]]
+
+
 # Create operation -> (resource type, how to find the new id in the response)
-CREATES = {
+CREATES: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "RunInstances": ("instance", lambda r: [i["InstanceId"] for i in r["Instances"]]),
     "CreateSecurityGroup": ("security-group", lambda r: [r["GroupId"]]),
-    "CreateTrafficMirrorTarget": ("traffic-mirror-target", lambda r: [r["TrafficMirrorTarget"]["TrafficMirrorTargetId"]]),
-    "CreateTrafficMirrorFilter": ("traffic-mirror-filter", lambda r: [r["TrafficMirrorFilter"]["TrafficMirrorFilterId"]]),
-    "CreateTrafficMirrorSession": ("traffic-mirror-session", lambda r: [r["TrafficMirrorSession"]["TrafficMirrorSessionId"]]),
-}  # fmt: skip
+    "CreateTrafficMirrorTarget": ("traffic-mirror-target", _mirror_id("Target")),
+    "CreateTrafficMirrorFilter": ("traffic-mirror-filter", _mirror_id("Filter")),
+    "CreateTrafficMirrorSession": ("traffic-mirror-session", _mirror_id("Session")),
+}
 
 
 class ResourceLedger:

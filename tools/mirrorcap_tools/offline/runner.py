@@ -16,7 +16,6 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-
 from mirrorcap import runtime
 
 from mirrorcap_tools.emulation import OfflineAws
@@ -90,12 +89,23 @@ def run_input(
     existing = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=world.state_machine_arn)["executions"]}
     try:
         arn = sfn.start_execution(
-            stateMachineArn=world.state_machine_arn, name=name or f"offline-{len(existing) + 1}", input=document
+            stateMachineArn=world.state_machine_arn,
+            name=name or f"offline-{len(existing) + 1}",
+            input=document,
         )["executionArn"]
     except ClientError as exc:  # e.g. input that is not JSON: StartExecution itself refuses it
         error = exc.response["Error"]
-        return _record(world, ledger, input_file, [], error["Code"], error["Message"], started_real, started_virtual,
-                       invocations_before)
+        return _record(
+            world,
+            ledger,
+            input_file,
+            [],
+            error["Code"],
+            error["Message"],
+            started_real,
+            started_virtual,
+            invocations_before,
+        )
     executions = _wait_all(world, existing | {arn}, first=arn)
     parent = executions[0]
     failed = [e for e in executions if e.status != "SUCCEEDED"]
@@ -104,8 +114,18 @@ def run_input(
     cause = failed[0].cause if failed else None
     if parent.status != "SUCCEEDED":
         status, error, cause = parent.status, parent.error, parent.cause
-    return _record(world, ledger, input_file, executions, error, cause, started_real, started_virtual,
-                   invocations_before, status)
+    return _record(
+        world,
+        ledger,
+        input_file,
+        executions,
+        error,
+        cause,
+        started_real,
+        started_virtual,
+        invocations_before,
+        status,
+    )
 
 
 def _instrument_functions(world: OfflineWorld, faults: FaultPlan) -> ResourceLedger:
@@ -118,8 +138,18 @@ def _instrument_functions(world: OfflineWorld, faults: FaultPlan) -> ResourceLed
     return ledger
 
 
-def _record(world, ledger, input_file, executions, error, cause, started_real, started_virtual, invocations_before,
-            status="FAILED"):
+def _record(
+    world,
+    ledger,
+    input_file,
+    executions,
+    error,
+    cause,
+    started_real,
+    started_virtual,
+    invocations_before,
+    status="FAILED",
+):
     resources = ledger.report()
     objects = [
         {"key": o["Key"], "bytes": o["Size"]}
@@ -163,7 +193,9 @@ def _wait_all(world: OfflineWorld, known: set[str], first: str) -> list[Executio
     before_ours = known - {first}
     while True:
         listed = sfn.list_executions(stateMachineArn=world.state_machine_arn)["executions"]
-        ours += [e["executionArn"] for e in listed if e["executionArn"] not in before_ours and e["executionArn"] not in ours]
+        ours += [
+            e["executionArn"] for e in listed if e["executionArn"] not in before_ours and e["executionArn"] not in ours
+        ]
         statuses = {arn: sfn.describe_execution(executionArn=arn)["status"] for arn in ours}
         if all(status in TERMINAL for status in statuses.values()):
             return [_execution_record(world, arn) for arn in ours]

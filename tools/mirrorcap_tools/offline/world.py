@@ -69,16 +69,20 @@ def build_world(aws: OfflineAws, parameter_overrides: dict[str, str] | None = No
     ec2 = boto3.client("ec2", region_name=aws.region)
     iam = boto3.client("iam", region_name=aws.region)
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{aws.region}a")[
-        "Subnet"
-    ]["SubnetId"]
-    image_id = boto3.client("ssm", region_name=aws.region).get_parameter(Name=SOURCE_IMAGE_PARAMETER)["Parameter"]["Value"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{aws.region}a")["Subnet"][
+        "SubnetId"
+    ]
+    image_id = boto3.client("ssm", region_name=aws.region).get_parameter(Name=SOURCE_IMAGE_PARAMETER)["Parameter"][
+        "Value"
+    ]
     sources = {source.name: _launch_source(ec2, aws, subnet_id, image_id, source) for source in SOURCE_INSTANCES}
 
     boto3.client("s3", region_name=aws.region).create_bucket(Bucket=CAPTURE_BUCKET)
     collector_role = _role(iam, "mirrorcap-offline-collector", "ec2.amazonaws.com")
     profile = iam.create_instance_profile(InstanceProfileName="mirrorcap-offline-collector")["InstanceProfile"]
-    iam.add_role_to_instance_profile(InstanceProfileName=profile["InstanceProfileName"], RoleName="mirrorcap-offline-collector")
+    iam.add_role_to_instance_profile(
+        InstanceProfileName=profile["InstanceProfileName"], RoleName="mirrorcap-offline-collector"
+    )
 
     context = TemplateContext(
         stack_name=STACK_NAME,
@@ -92,9 +96,13 @@ def build_world(aws: OfflineAws, parameter_overrides: dict[str, str] | None = No
             "CollectorRole.Arn": collector_role,
         },
     )
-    function_arns = _deploy_functions(aws, template, context, _role(iam, "mirrorcap-offline-functions", "lambda.amazonaws.com"))
+    function_arns = _deploy_functions(
+        aws, template, context, _role(iam, "mirrorcap-offline-functions", "lambda.amazonaws.com")
+    )
     context.attributes.update({f"{name}.Arn": arn for name, arn in function_arns.items()})
-    state_machine_arn = _deploy_state_machine(aws, template, context, _role(iam, "mirrorcap-offline-states", "states.amazonaws.com"))
+    state_machine_arn = _deploy_state_machine(
+        aws, template, context, _role(iam, "mirrorcap-offline-states", "states.amazonaws.com")
+    )
     return OfflineWorld(
         aws=aws,
         bucket=CAPTURE_BUCKET,

@@ -55,9 +55,7 @@ def _collector_image(instance_type: str) -> tuple[str, str]:
     with throttling_is_transient():
         types = ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
         architecture = "arm64" if "arm64" in types[0]["ProcessorInfo"]["SupportedArchitectures"] else "x86_64"
-        image_id = aws().ssm.get_parameter(Name=AMI_PARAMETER.format(architecture=architecture))["Parameter"][
-            "Value"
-        ]
+        image_id = aws().ssm.get_parameter(Name=AMI_PARAMETER.format(architecture=architecture))["Parameter"]["Value"]
         image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
     return image_id, image.get("RootDeviceName", "/dev/xvda")
 
@@ -70,9 +68,7 @@ def _security_group(capture: CaptureRequest) -> str:
         group_id,
         _permission("udp", VXLAN_PORT, f"{capture.source_ip}/32", "VXLAN from the mirror source"),
     )
-    _apply_rule(
-        "revoke_security_group_egress", group_id, {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
-    )
+    _apply_rule("revoke_security_group_egress", group_id, {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]})
     _apply_rule("authorize_security_group_egress", group_id, _permission("tcp", 443, "0.0.0.0/0", "SSM and S3"))
     return group_id
 
@@ -120,12 +116,14 @@ def _self_destruct_minutes(capture: CaptureRequest, settings: Settings) -> int:
 
 
 def _self_destruct_user_data(capture: CaptureRequest, minutes: int) -> str:
-    return f"#!/bin/bash\n# mirrorcap {capture.capture_id}: power off (= terminate) if nobody tears us down\nshutdown -h +{minutes}\n"
+    return (
+        "#!/bin/bash\n"
+        f"# mirrorcap {capture.capture_id}: power off (= terminate) if nobody tears us down\n"
+        f"shutdown -h +{minutes}\n"
+    )
 
 
-def _run_instance(
-    capture: CaptureRequest, settings: Settings, image_id: str, root_device: str, group_id: str
-) -> dict:
+def _run_instance(capture: CaptureRequest, settings: Settings, image_id: str, root_device: str, group_id: str) -> dict:
     minutes = _self_destruct_minutes(capture, settings)
     tags = resource_tags(
         capture.capture_id,
@@ -146,7 +144,11 @@ def _run_instance(
                 SubnetId=capture.subnet_id,
                 SecurityGroupIds=[group_id],
                 IamInstanceProfile={"Arn": settings.collector_instance_profile},
-                MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
+                MetadataOptions={
+                    "HttpTokens": "required",
+                    "HttpEndpoint": "enabled",
+                    "HttpPutResponseHopLimit": 1,
+                },
                 BlockDeviceMappings=[
                     {
                         "DeviceName": root_device,
@@ -200,7 +202,7 @@ def check_collector_ready(data: CollectorStep, settings: Settings) -> Readiness:
 
 def _agent_ping_status(instance_id: str) -> str | None:
     with throttling_is_transient():
-        info = aws().ssm.describe_instance_information(
-            Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
-        )["InstanceInformationList"]
+        info = aws().ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])[
+            "InstanceInformationList"
+        ]
     return info[0]["PingStatus"] if info else None

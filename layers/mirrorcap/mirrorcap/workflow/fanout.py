@@ -22,7 +22,9 @@ def start_captures(data: FanOutInput, settings: Settings) -> FanOutResult:
     started = []
     for request in data.fanout:
         assert request.capture_id is not None, "ResolveRequest names every fanned-out capture"
-        execution_arn = _start(settings.state_machine_arn, request.capture_id, request.model_dump_json(exclude_none=True))
+        execution_arn = _start(
+            settings.state_machine_arn, request.capture_id, request.model_dump_json(exclude_none=True)
+        )
         started.append(
             StartedCapture(capture_id=request.capture_id, instance_id=request.instance_id, execution_arn=execution_arn)
         )
@@ -33,9 +35,9 @@ def start_captures(data: FanOutInput, settings: Settings) -> FanOutResult:
 def _start(state_machine_arn: str, name: str, document: str) -> str:
     try:
         with throttling_is_transient():
-            return aws().stepfunctions.start_execution(
-                stateMachineArn=state_machine_arn, name=name, input=document
-            )["executionArn"]
+            return aws().stepfunctions.start_execution(stateMachineArn=state_machine_arn, name=name, input=document)[
+                "executionArn"
+            ]
     except ClientError as exc:
         if error_code(exc) != "ExecutionAlreadyExists":
             raise

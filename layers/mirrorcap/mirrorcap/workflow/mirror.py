@@ -50,7 +50,11 @@ def create_mirror_session(data: CollectorStep, settings: Settings) -> MirrorSess
     session = _find_session(capture) or _create_session(capture, target_id, filter_id, settings.stack_name)
     logger.info(
         "mirror session active",
-        extra={"session": session["TrafficMirrorSessionId"], "vni": capture.vni, "source": capture.network_interface_id},
+        extra={
+            "session": session["TrafficMirrorSessionId"],
+            "vni": capture.vni,
+            "source": capture.network_interface_id,
+        },
     )
     return MirrorSession(
         target_id=target_id,
@@ -124,7 +128,8 @@ def _create_session(capture: CaptureRequest, target_id: str, filter_id: str, sta
             f"mirrorcap sanctioned capture {capture.capture_id} ({capture.origin.trigger}, stack {stack_name})"
         )[:255],
         "TagSpecifications": tag_specifications(
-            "traffic-mirror-session", resource_tags(capture.capture_id, capture.instance_id, capture.execution_id)
+            "traffic-mirror-session",
+            resource_tags(capture.capture_id, capture.instance_id, capture.execution_id),
         ),
         "ClientToken": client_token(capture.capture_id, "session"),
     }

@@ -107,19 +107,17 @@ def _resolve_alarm(event: dict, execution: ExecutionContext, settings: Settings)
     return _one_or_fanout(requests, execution, settings)
 
 
-def _resolve_sample(
-    request: ScheduledSampleRequest, execution: ExecutionContext, settings: Settings
-) -> Resolution:
+def _resolve_sample(request: ScheduledSampleRequest, execution: ExecutionContext, settings: Settings) -> Resolution:
     selector = request.sample
     instance_ids = _running_instances_tagged(selector.tag_key, selector.tag_values)
     if not instance_ids:
-        raise NoInstancesMatched(
-            f"sample: no running instance has tag {selector.tag_key} in {selector.tag_values}"
-        )
+        raise NoInstancesMatched(f"sample: no running instance has tag {selector.tag_key} in {selector.tag_values}")
     # A different sample each run, reproducible from the execution's start time.
-    chosen = sorted(random.Random(execution.start_time.isoformat()).sample(
-        instance_ids, min(selector.max_instances, len(instance_ids))
-    ))
+    chosen = sorted(
+        random.Random(execution.start_time.isoformat()).sample(
+            instance_ids, min(selector.max_instances, len(instance_ids))
+        )
+    )
     if len(chosen) < len(instance_ids):
         logger.info("sampling instances", extra={"matched": len(instance_ids), "chosen": chosen})
     origin = CaptureOrigin(trigger="schedule", name=selector.name)
@@ -137,9 +135,7 @@ def _resolve_sample(
     return _one_or_fanout(requests, execution, settings)
 
 
-def _one_or_fanout(
-    requests: list[ManualRequest], execution: ExecutionContext, settings: Settings
-) -> Resolution:
+def _one_or_fanout(requests: list[ManualRequest], execution: ExecutionContext, settings: Settings) -> Resolution:
     """One instance runs in this execution; several get an execution each (a failure stays local)."""
     if len(requests) == 1:
         request = requests[0]
@@ -268,9 +264,7 @@ def _describe_instance(instance_id: str) -> dict:
             reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     except ClientError as exc:
         if error_code(exc) in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
-            raise InstanceNotFound(
-                f"instance_id: {instance_id} does not exist in {aws().region}"
-            ) from None
+            raise InstanceNotFound(f"instance_id: {instance_id} does not exist in {aws().region}") from None
         raise
     instances = [i for r in reservations for i in r["Instances"]]
     if not instances:
