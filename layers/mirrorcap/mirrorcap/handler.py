@@ -42,4 +42,5 @@ def workflow_step(model: type[In], step: Callable[[In, Settings], BaseModel]) ->
         logger.info("step done")
         return result.model_dump(mode="json", exclude_none=True)
 
+    lambda_handler.input_model = model  # type: ignore[attr-defined]  # for tests and event samples
     return lambda_handler

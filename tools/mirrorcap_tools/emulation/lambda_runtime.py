@@ -44,6 +44,7 @@ class LambdaContext:
 @dataclass
 class Invocation:
     function_name: str
+    event: dict[str, Any]
     error_type: str | None
 
 
@@ -68,7 +69,7 @@ class InProcessLambdaRuntime:
             result = handler(event, context)
         except Exception as exc:  # the runtime reports every unhandled exception the same way
             with self._lock:
-                self.invocations.append(Invocation(name, type(exc).__name__))
+                self.invocations.append(Invocation(name, event, type(exc).__name__))
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(
                 {
@@ -81,7 +82,7 @@ class InProcessLambdaRuntime:
         finally:
             current_function.reset(token)
         with self._lock:
-            self.invocations.append(Invocation(name, None))
+            self.invocations.append(Invocation(name, event, None))
         return json.dumps(result).encode()
 
     def patch_target(self) -> tuple[type, str, Callable[..., bytes]]:
