@@ -60,7 +60,7 @@ build-MirrorcapLayer:
 	cp -R mirrorcap "$(ARTIFACTS_DIR)/python/"
 	find "$(ARTIFACTS_DIR)/python" -name __pycache__ -type d -prune -exec rm -rf {} +
 
-FUNCTIONS := ResolveRequestFunction FanOutFunction LaunchCollectorFunction CheckCollectorReadyFunction \
+FUNCTIONS := ResolveRequestFunction FanOutFunction LockSourceFunction LaunchCollectorFunction CheckCollectorReadyFunction \
 	CreateMirrorSessionFunction StartCaptureFunction CollectCaptureFunction TeardownCaptureFunction
 $(addprefix build-,$(FUNCTIONS)):
 	cp app.py "$(ARTIFACTS_DIR)/"

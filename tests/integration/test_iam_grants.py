@@ -49,6 +49,8 @@ def _exercise(world) -> set[tuple[str, str]]:
     ]  # fmt: skip
     for path, faults in runs:
         calls |= set(run_input(world, event_text(path), faults=faults).aws_calls)
+    # A burst: the second execution finds the source locked.
+    calls |= set(run_input(world, [event_text("triggers/alarm.json")] * 2).aws_calls)
     return calls
 
 

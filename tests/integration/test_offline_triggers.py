@@ -18,7 +18,7 @@ def test_trigger_captures_and_cleans_up(offline, trigger: str) -> None:
     captures = [e for e in record.executions if "CaptureSucceeded" in e.states]
     assert captures, [e.states for e in record.executions]
     kinds = {r["type"] for r in record.resources}
-    assert kinds == {"instance", "security-group", "traffic-mirror-target", "traffic-mirror-filter",
+    assert kinds == {"lock", "instance", "security-group", "traffic-mirror-target", "traffic-mirror-filter",
                      "traffic-mirror-session"}  # fmt: skip
     assert record.resources_left == 0, record.resources
     for capture in captures:
@@ -49,7 +49,7 @@ def test_collector_waits_for_ssm_agent_before_the_session(offline) -> None:
     polls_before = [s for s in states[:session_at] if s == "CheckCollectorReady"]
     # The agent registers 300 s after the instance runs: the first check (60 s after launch) finds it offline.
     assert len(polls_before) >= 2
-    assert states[:3] == ["ResolveRequest", "OneCaptureOrMany", "LaunchCollector"]
+    assert states[:4] == ["ResolveRequest", "OneCaptureOrMany", "LockSource", "LaunchCollector"]
 
 
 def test_manual_filter_becomes_mirror_filter_rules(offline) -> None:

@@ -29,11 +29,12 @@ def test_capture_ids_always_fit_the_pattern(discriminator: str) -> None:
 
 @given(st.from_regex(CAPTURE_ID_PATTERN, fullmatch=True), st.text(alphabet="abcdefghij-0123456789", max_size=80))
 def test_client_tokens_are_short_ascii_and_distinct_per_step(capture_id: str, step: str) -> None:
-    token = client_token(capture_id, step)
+    token = client_token(capture_id, "arn:aws:states:us-east-1:123456789012:execution:m:x", step)
 
     assert len(token) <= 64 and token.isascii()
-    assert token == client_token(capture_id, step)
-    assert token != client_token(capture_id, step + "x")
+    assert token == client_token(capture_id, "arn:aws:states:us-east-1:123456789012:execution:m:x", step)
+    assert token != client_token(capture_id, "arn:aws:states:us-east-1:123456789012:execution:m:x", step + "x")
+    assert token != client_token(capture_id, "arn:aws:states:us-east-1:123456789012:execution:m:y", step)
 
 
 @given(st.from_regex(CAPTURE_ID_PATTERN, fullmatch=True))

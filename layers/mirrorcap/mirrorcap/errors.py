@@ -41,6 +41,10 @@ class CaptureQuotaExceeded(InvalidCaptureRequest):
     """AWS would refuse the mirror session (sessions per interface, rules per filter, ...)."""
 
 
+class SourceAlreadyCapturing(MirrorcapError):
+    """Another capture holds this source interface's lock; this request ends without creating anything."""
+
+
 # --- Transient: the state machine retries these with backoff ------------------------------------------
 
 

@@ -299,6 +299,12 @@ class FanOutResult(StepModel):
     started: list[StartedCapture]
 
 
+class SourceLock(StepModel):
+    source: str
+    capture_id: str
+    expires_at: int  # epoch seconds
+
+
 class CollectorInstance(StepModel):
     instance_id: str
     security_group_id: str

@@ -38,9 +38,14 @@ def new_capture_id(started_at: datetime, instance_id: str, discriminator: str) -
     return f"mc-{stamp}-{instance_suffix}-{digest}"
 
 
-def client_token(capture_id: str, step: str) -> str:
-    """Idempotency token for one Create call (AWS: at most 64 ASCII characters)."""
-    token = f"{capture_id}.{step}"
+def client_token(capture_id: str, execution_id: str, step: str) -> str:
+    """Idempotency token for one Create call (AWS: at most 64 ASCII characters).
+
+    Per execution: a retried or redriven step (same execution) repeats its token, but a late duplicate
+    of the same alarm (same capture id, new execution) must not be handed the first run's resources.
+    """
+    run = hashlib.sha256(execution_id.encode()).hexdigest()[:8]
+    token = f"{capture_id}.{run}.{step}"
     if len(token) <= 64:
         return token
     return f"{capture_id[:40]}.{hashlib.sha256(token.encode()).hexdigest()[:23]}"

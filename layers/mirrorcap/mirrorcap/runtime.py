@@ -52,6 +52,10 @@ class AwsClients:
         return self.client("s3")
 
     @property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @property
     def stepfunctions(self) -> Any:
         return self.client("stepfunctions")
 

@@ -37,6 +37,17 @@ class ResourceLedger:
     def register(self, session: boto3.session.Session) -> None:
         session.events.register("after-call.ec2", self._after_call)
         session.events.register("before-call", self._before_call)
+        session.events.register("before-parameter-build.dynamodb.PutItem", self._lock_requested)
+        session.events.register("after-call.dynamodb.PutItem", self._lock_written)
+
+    def _lock_requested(self, params: dict, context: dict, **_: Any) -> None:
+        context["mirrorcap_lock"] = f"{params['TableName']}/{params['Item']['source']['S']}"
+
+    def _lock_written(self, http_response: Any, context: dict, **_: Any) -> None:
+        if http_response.status_code < 300 and "mirrorcap_lock" in context:
+            with self._lock:
+                if ("lock", context["mirrorcap_lock"]) not in self.created:
+                    self.created.append(("lock", context["mirrorcap_lock"]))
 
     def _before_call(self, model: Any, **_: Any) -> None:
         function = current_function.get()
@@ -63,6 +74,10 @@ class ResourceLedger:
 
 def _exists(ec2: Any, kind: str, resource_id: str) -> bool:
     try:
+        if kind == "lock":
+            table, source = resource_id.split("/", 1)
+            dynamodb = boto3.client("dynamodb", region_name=ec2.meta.region_name)
+            return "Item" in dynamodb.get_item(TableName=table, Key={"source": {"S": source}})
         if kind == "instance":
             reservations = ec2.describe_instances(InstanceIds=[resource_id])["Reservations"]
             return any(i["State"]["Name"] != "terminated" for r in reservations for i in r["Instances"])

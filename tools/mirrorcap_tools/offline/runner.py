@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,57 +76,41 @@ class RunRecord:
 
 def run_input(
     world: OfflineWorld,
-    document: str,
+    documents: str | Sequence[str],
     *,
     input_file: str = "-",
-    name: str | None = None,
     faults: FaultPlan | None = None,
 ) -> RunRecord:
-    """Start one execution with `document` as input; wait for it and for every capture it fans out to."""
-    started_real, started_virtual = time.monotonic(), world.aws.clock.elapsed()
-    invocations_before = len(world.aws.lambdas.invocations)
+    """Start one execution per document (all at once, as a burst of alarms would); wait for them and for
+    every capture they fan out to."""
+    batch = [documents] if isinstance(documents, str) else list(documents)
+    started = _Started(time.monotonic(), world.aws.clock.elapsed(), len(world.aws.lambdas.invocations))
     ledger = _instrument_functions(world, faults or FaultPlan())
     sfn = world.client("stepfunctions")
     existing = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=world.state_machine_arn)["executions"]}
-    try:
-        arn = sfn.start_execution(
-            stateMachineArn=world.state_machine_arn,
-            name=name or f"offline-{len(existing) + 1}",
-            input=document,
-        )["executionArn"]
-    except ClientError as exc:  # e.g. input that is not JSON: StartExecution itself refuses it
-        error = exc.response["Error"]
-        return _record(
-            world,
-            ledger,
-            input_file,
-            [],
-            error["Code"],
-            error["Message"],
-            started_real,
-            started_virtual,
-            invocations_before,
-        )
-    executions = _wait_all(world, existing | {arn}, first=arn)
-    parent = executions[0]
+    arns = []
+    for number, document in enumerate(batch, start=len(existing) + 1):
+        try:
+            arns.append(
+                sfn.start_execution(stateMachineArn=world.state_machine_arn, name=f"offline-{number}", input=document)[
+                    "executionArn"
+                ]
+            )
+        except ClientError as exc:  # e.g. input that is not JSON: StartExecution itself refuses it
+            error = exc.response["Error"]
+            return _record(world, ledger, input_file, [], started, "FAILED", error["Code"], error["Message"])
+    executions = _wait_all(world, before=existing, first=arns)
     failed = [e for e in executions if e.status != "SUCCEEDED"]
-    status = "SUCCEEDED" if not failed else "FAILED"
-    error = failed[0].error if failed else None
-    cause = failed[0].cause if failed else None
-    if parent.status != "SUCCEEDED":
-        status, error, cause = parent.status, parent.error, parent.cause
-    return _record(
-        world,
-        ledger,
-        input_file,
-        executions,
-        error,
-        cause,
-        started_real,
-        started_virtual,
-        invocations_before,
-        status,
-    )
+    if not failed:
+        return _record(world, ledger, input_file, executions, started, "SUCCEEDED", None, None)
+    return _record(world, ledger, input_file, executions, started, failed[0].status, failed[0].error, failed[0].cause)
+
+
+@dataclass
+class _Started:
+    real: float
+    virtual: float
+    invocations: int
 
 
 def _instrument_functions(world: OfflineWorld, faults: FaultPlan) -> ResourceLedger:
@@ -139,17 +124,15 @@ def _instrument_functions(world: OfflineWorld, faults: FaultPlan) -> ResourceLed
 
 
 def _record(
-    world,
-    ledger,
-    input_file,
-    executions,
-    error,
-    cause,
-    started_real,
-    started_virtual,
-    invocations_before,
-    status="FAILED",
-):
+    world: OfflineWorld,
+    ledger: ResourceLedger,
+    input_file: str,
+    executions: list[ExecutionRecord],
+    started: _Started,
+    status: str,
+    error: str | None,
+    cause: str | None,
+) -> RunRecord:
     resources = ledger.report()
     objects = [
         {"key": o["Key"], "bytes": o["Size"]}
@@ -161,7 +144,7 @@ def _record(
     if "CreateMirrorSession" in states:
         readiness_first = "CheckCollectorReady" in states[: states.index("CreateMirrorSession")]
     notes = [SIMULATION_NOTICE] if any(o["key"].endswith(".pcap") for o in objects) else []
-    invocations = len(world.aws.lambdas.invocations) - invocations_before
+    invocations = len(world.aws.lambdas.invocations) - started.invocations
     entered = sum(len(e.states) for e in executions)
     retries = invocations - sum(e.task_states for e in executions)
     return RunRecord(
@@ -179,23 +162,22 @@ def _record(
         # Billed transitions: every state entered, plus every retried attempt of a Task.
         state_transitions=entered + max(retries, 0),
         readiness_checked_before_session=readiness_first,
-        virtual_seconds=round(world.aws.clock.elapsed() - started_virtual, 1),
-        wall_seconds=round(time.monotonic() - started_real, 2),
+        virtual_seconds=round(world.aws.clock.elapsed() - started.virtual, 1),
+        wall_seconds=round(time.monotonic() - started.real, 2),
         notes=notes,
     )
 
 
-def _wait_all(world: OfflineWorld, known: set[str], first: str) -> list[ExecutionRecord]:
-    """Wait until the execution and any it started (fan-out) have ended."""
+def _wait_all(world: OfflineWorld, before: set[str], first: list[str]) -> list[ExecutionRecord]:
+    """Wait until the executions, and any they started (fan-out), have ended. Ours are those new since."""
     sfn = world.client("stepfunctions")
     deadline = time.monotonic() + REAL_TIMEOUT_SECONDS
-    ours = [first]
-    before_ours = known - {first}
+    ours = list(first)
     while True:
         listed = sfn.list_executions(stateMachineArn=world.state_machine_arn)["executions"]
-        ours += [
-            e["executionArn"] for e in listed if e["executionArn"] not in before_ours and e["executionArn"] not in ours
-        ]
+        ours += sorted(
+            e["executionArn"] for e in listed if e["executionArn"] not in before and e["executionArn"] not in ours
+        )
         statuses = {arn: sfn.describe_execution(executionArn=arn)["status"] for arn in ours}
         if all(status in TERMINAL for status in statuses.values()):
             return [_execution_record(world, arn) for arn in ours]

@@ -30,6 +30,7 @@ from mirrorcap_tools.template import (
 
 STACK_NAME = "mirrorcap-offline"
 CAPTURE_BUCKET = "mirrorcap-offline-captures-123456789012"
+LOCK_TABLE = "mirrorcap-offline-source-locks"
 SOURCE_IMAGE_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
 
@@ -46,6 +47,9 @@ SOURCE_INSTANCES = (
     SourceInstance("web-1", "i-0123456789abcdef0", "m5.large", {"mirrorcap:sample": "true", "team": "payments"}),
     SourceInstance("web-2", "i-0fedcba9876543210", "m5.large", {"mirrorcap:sample": "true", "team": "payments"}),
     SourceInstance("legacy-1", "i-0aaaabbbbccccdddd", "t2.micro", {"team": "legacy"}),
+    SourceInstance("api-1", "i-0a1a1a1a1a1a1a1a1", "c5.large", {"team": "api"}),
+    SourceInstance("api-2", "i-0a2a2a2a2a2a2a2a2", "c5.large", {"team": "api"}),
+    SourceInstance("api-3", "i-0a3a3a3a3a3a3a3a3", "c5.large", {"team": "api"}),
 )
 
 
@@ -78,6 +82,12 @@ def build_world(aws: OfflineAws, parameter_overrides: dict[str, str] | None = No
     sources = {source.name: _launch_source(ec2, aws, subnet_id, image_id, source) for source in SOURCE_INSTANCES}
 
     boto3.client("s3", region_name=aws.region).create_bucket(Bucket=CAPTURE_BUCKET)
+    boto3.client("dynamodb", region_name=aws.region).create_table(
+        TableName=LOCK_TABLE,
+        AttributeDefinitions=[{"AttributeName": "source", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "source", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     collector_role = _role(iam, "mirrorcap-offline-collector", "ec2.amazonaws.com")
     profile = iam.create_instance_profile(InstanceProfileName="mirrorcap-offline-collector")["InstanceProfile"]
     iam.add_role_to_instance_profile(
@@ -89,11 +99,16 @@ def build_world(aws: OfflineAws, parameter_overrides: dict[str, str] | None = No
         region=aws.region,
         account_id=ACCOUNT_ID,
         parameters=parameters,
-        physical_ids={"CaptureBucket": CAPTURE_BUCKET, "CollectorRole": "mirrorcap-offline-collector"},
+        physical_ids={
+            "CaptureBucket": CAPTURE_BUCKET,
+            "CollectorRole": "mirrorcap-offline-collector",
+            "SourceLockTable": LOCK_TABLE,
+        },
         attributes={
             "CaptureBucket.Arn": f"arn:aws:s3:::{CAPTURE_BUCKET}",
             "CollectorInstanceProfile.Arn": profile["Arn"],
             "CollectorRole.Arn": collector_role,
+            "SourceLockTable.Arn": f"arn:aws:dynamodb:{aws.region}:{ACCOUNT_ID}:table/{LOCK_TABLE}",
         },
     )
     function_arns = _deploy_functions(

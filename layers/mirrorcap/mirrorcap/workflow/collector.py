@@ -167,7 +167,7 @@ def _run_instance(capture: CaptureRequest, settings: Settings, image_id: str, ro
                     *tag_specifications("volume", tags),
                     *tag_specifications("network-interface", tags),
                 ],
-                ClientToken=client_token(capture.capture_id, "collector"),
+                ClientToken=client_token(capture.capture_id, capture.execution_id, "collector"),
             )
     except ClientError as exc:
         raise CollectorLaunchFailed(f"run_instances: {error_code(exc)}: {error_message(exc)}") from exc

@@ -33,7 +33,7 @@ def create_mirror_session(data: CollectorStep, settings: Settings) -> MirrorSess
             NetworkInterfaceId=collector.network_interface_id,
             Description=f"mirrorcap collector {collector.instance_id}",
             TagSpecifications=tag_specifications("traffic-mirror-target", tags),
-            ClientToken=client_token(capture.capture_id, "target"),
+            ClientToken=client_token(capture.capture_id, capture.execution_id, "target"),
         )["TrafficMirrorTarget"]["TrafficMirrorTargetId"],
     )
     filter_id = _find_or_create(
@@ -43,7 +43,7 @@ def create_mirror_session(data: CollectorStep, settings: Settings) -> MirrorSess
             "create_traffic_mirror_filter",
             Description=f"mirrorcap {capture.capture_id}",
             TagSpecifications=tag_specifications("traffic-mirror-filter", tags),
-            ClientToken=client_token(capture.capture_id, "filter"),
+            ClientToken=client_token(capture.capture_id, capture.execution_id, "filter"),
         )["TrafficMirrorFilter"]["TrafficMirrorFilterId"],
     )
     _ensure_filter_rules(capture, filter_id)
@@ -100,7 +100,7 @@ def _ensure_filter_rules(capture: CaptureRequest, filter_id: str) -> None:
             "create_traffic_mirror_filter_rule",
             TrafficMirrorFilterId=filter_id,
             Description=f"mirrorcap {capture.capture_id}",
-            ClientToken=client_token(capture.capture_id, f"rule-{rule.direction}-{rule.rule_number}"),
+            ClientToken=client_token(capture.capture_id, capture.execution_id, f"rule-{rule.direction}-{rule.rule_number}"),
             **rule.to_aws(),
         )
     if capture.filter.include_amazon_dns and "amazon-dns" not in existing.get("NetworkServices", []):
@@ -131,7 +131,7 @@ def _create_session(capture: CaptureRequest, target_id: str, filter_id: str, sta
             "traffic-mirror-session",
             resource_tags(capture.capture_id, capture.instance_id, capture.execution_id),
         ),
-        "ClientToken": client_token(capture.capture_id, "session"),
+        "ClientToken": client_token(capture.capture_id, capture.execution_id, "session"),
     }
     if capture.packet_length:
         params["PacketLength"] = capture.packet_length

@@ -1,7 +1,7 @@
 """TeardownCapture: delete everything one capture created, in the order AWS requires.
 
 session -> filter and target (in use while a session uses them) -> terminate the collector -> once it
-is terminated, its security group (DependencyViolation before). Resources are found by the capture's
+is terminated, its security group (DependencyViolation before) -> the source's capture lock. Resources are found by the capture's
 tags, not taken from the state, so teardown also cleans up after a step that failed halfway through.
 Idempotent: NotFound counts as done, and a call that finds nothing left reports complete.
 """
@@ -17,6 +17,7 @@ from mirrorcap.observability import logger
 from mirrorcap.runtime import aws
 from mirrorcap.settings import Settings
 from mirrorcap.tagged import ManagedResources, managed_resources
+from mirrorcap.workflow.lock import release_source_lock
 
 # Codes that mean "not yet": the resource is still in use or still detaching; the next round deletes it.
 STILL_IN_USE = frozenset(
@@ -57,6 +58,8 @@ def teardown_capture(data: TeardownInput, settings: Settings) -> TeardownProgres
     _delete_mirroring(found, done)
     _terminate_collectors(found, done)
     _delete_security_groups(found, done)
+    if not done.pending and release_source_lock(data.capture, settings):
+        done.deleted.append(f"lock:{data.capture.network_interface_id}")
     attempt = data.teardown.attempt + 1
     progress = TeardownProgress(
         attempt=attempt,
