@@ -24,6 +24,7 @@ def main() -> None:
         for invocation in aws.lambdas.invocations:
             if invocation.error_type is None:
                 first.setdefault(invocation.function_name, invocation.event)
+    first["SweepOrphansFunction"] = {"dry_run": False}  # what the schedule sends is "{}"; this spells it out
     OUT.mkdir(parents=True, exist_ok=True)
     for function, event in sorted(first.items()):
         (OUT / f"{function}.json").write_text(json.dumps(event, indent=2) + "\n")

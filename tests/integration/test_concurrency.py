@@ -13,7 +13,11 @@ from mirrorcap_tools.offline.world import SOURCE_INSTANCES
 
 def _outcomes(record) -> Counter:
     return Counter(
-        "captured" if "CaptureSucceeded" in e.states else "already capturing" if "AlreadyCapturing" in e.states else e.status
+        "captured"
+        if "CaptureSucceeded" in e.states
+        else "already capturing"
+        if "AlreadyCapturing" in e.states
+        else e.status
         for e in record.executions
     )
 

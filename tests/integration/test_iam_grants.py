@@ -9,8 +9,9 @@ from __future__ import annotations
 import fnmatch
 
 from conftest import event_text
+from test_sweeper import _start_and_wait_for
 from mirrorcap_tools.offline.faults import Fault, FaultPlan
-from mirrorcap_tools.offline.runner import run_input
+from mirrorcap_tools.offline.runner import _instrument_functions, run_input
 from mirrorcap_tools.template import load_template, resources_of_type
 
 # API operation -> IAM action, where the two differ.
@@ -51,7 +52,16 @@ def _exercise(world) -> set[tuple[str, str]]:
         calls |= set(run_input(world, event_text(path), faults=faults).aws_calls)
     # A burst: the second execution finds the source locked.
     calls |= set(run_input(world, [event_text("triggers/alarm.json")] * 2).aws_calls)
-    return calls
+    # The sweeper, after a run stopped mid-capture.
+    ledger = _instrument_functions(world, FaultPlan())
+    arn = _start_and_wait_for(
+        world, '{"instance_id": "i-0fedcba9876543210", "duration_seconds": 3600}', "WaitCaptureWindow"
+    )
+    world.client("stepfunctions").stop_execution(executionArn=arn)
+    world.client("lambda").invoke(FunctionName="SweepOrphansFunction", Payload=b"{}")
+    world.aws.clock.sleep(world.aws.lifecycle.shutdown_seconds + 5)
+    world.client("lambda").invoke(FunctionName="SweepOrphansFunction", Payload=b"{}")
+    return calls | ledger.calls
 
 
 def test_every_call_is_granted_to_the_function_that_makes_it(offline) -> None:

@@ -385,3 +385,16 @@ class LaunchCollectorInput(StepModel):
 class TeardownInput(StepModel):
     capture: CaptureRequest
     teardown: TeardownProgress = Field(default_factory=TeardownProgress)
+
+
+class SweepRequest(StepModel):
+    dry_run: bool = False
+
+
+class SweepReport(StepModel):
+    swept: list[str]
+    kept: list[str]
+    deleted: list[str]
+    pending: list[str]
+    locks_released: list[str]
+    dry_run: bool

@@ -79,3 +79,14 @@ def managed_resources(capture_id: str | None = None) -> ManagedResources:
         instances=instances,
         security_groups=groups,
     )
+
+
+def by_capture(found: ManagedResources) -> dict[str, ManagedResources]:
+    """Split what every capture left into one ManagedResources per capture id."""
+    groups: dict[str, ManagedResources] = {}
+    for kind in ("sessions", "filters", "targets", "instances", "security_groups"):
+        for item in getattr(found, kind):
+            capture_id = tags_of(item).get(TAG_CAPTURE_ID)
+            if capture_id:
+                getattr(groups.setdefault(capture_id, ManagedResources()), kind).append(item)
+    return groups

@@ -59,9 +59,13 @@ def acquire_source_lock(data: LaunchCollectorInput, settings: Settings) -> Sourc
 
 
 def _holder_message(capture: CaptureRequest, settings: Settings) -> str:
-    holder = aws().dynamodb.get_item(
-        TableName=settings.lock_table, Key={"source": {"S": capture.network_interface_id}}, ConsistentRead=True
-    ).get("Item", {})
+    holder = (
+        aws()
+        .dynamodb.get_item(
+            TableName=settings.lock_table, Key={"source": {"S": capture.network_interface_id}}, ConsistentRead=True
+        )
+        .get("Item", {})
+    )
     other = holder.get("capture_id", {}).get("S", "another capture")
     since = holder.get("acquired_at", {}).get("S", "?")
     return (

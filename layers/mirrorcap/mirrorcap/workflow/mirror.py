@@ -100,7 +100,9 @@ def _ensure_filter_rules(capture: CaptureRequest, filter_id: str) -> None:
             "create_traffic_mirror_filter_rule",
             TrafficMirrorFilterId=filter_id,
             Description=f"mirrorcap {capture.capture_id}",
-            ClientToken=client_token(capture.capture_id, capture.execution_id, f"rule-{rule.direction}-{rule.rule_number}"),
+            ClientToken=client_token(
+                capture.capture_id, capture.execution_id, f"rule-{rule.direction}-{rule.rule_number}"
+            ),
             **rule.to_aws(),
         )
     if capture.filter.include_amazon_dns and "amazon-dns" not in existing.get("NetworkServices", []):

@@ -25,7 +25,7 @@ STILL_IN_USE = frozenset(
 )
 
 
-class _Round:
+class DeletionRound:
     """One pass over the capture's resources, recording what went and what must wait."""
 
     def __init__(self) -> None:
@@ -52,12 +52,17 @@ class _Round:
         return True
 
 
-def teardown_capture(data: TeardownInput, settings: Settings) -> TeardownProgress:
-    found = managed_resources(data.capture.capture_id)
-    done = _Round()
+def delete_in_order(found: ManagedResources) -> DeletionRound:
+    """One pass of deletes over what one capture left, in AWS's order (the teardown's and the sweeper's)."""
+    done = DeletionRound()
     _delete_mirroring(found, done)
     _terminate_collectors(found, done)
     _delete_security_groups(found, done)
+    return done
+
+
+def teardown_capture(data: TeardownInput, settings: Settings) -> TeardownProgress:
+    done = delete_in_order(managed_resources(data.capture.capture_id))
     if not done.pending and release_source_lock(data.capture, settings):
         done.deleted.append(f"lock:{data.capture.network_interface_id}")
     attempt = data.teardown.attempt + 1
@@ -76,7 +81,7 @@ def teardown_capture(data: TeardownInput, settings: Settings) -> TeardownProgres
     return progress
 
 
-def _delete_mirroring(found: ManagedResources, done: _Round) -> None:
+def _delete_mirroring(found: ManagedResources, done: DeletionRound) -> None:
     sessions_gone = all(
         done.delete(s["TrafficMirrorSessionId"], "delete_traffic_mirror_session",
                     TrafficMirrorSessionId=s["TrafficMirrorSessionId"])
@@ -96,7 +101,7 @@ def _delete_mirroring(found: ManagedResources, done: _Round) -> None:
             done.pending.append(target_id)
 
 
-def _terminate_collectors(found: ManagedResources, done: _Round) -> None:
+def _terminate_collectors(found: ManagedResources, done: DeletionRound) -> None:
     done.pending.extend(i["InstanceId"] for i in found.instances if i["State"]["Name"] == "shutting-down")
     ids = [i["InstanceId"] for i in found.instances if i["State"]["Name"] != "shutting-down"]
     if not ids:
@@ -110,7 +115,7 @@ def _terminate_collectors(found: ManagedResources, done: _Round) -> None:
             done.pending.append(change["InstanceId"])
 
 
-def _delete_security_groups(found: ManagedResources, done: _Round) -> None:
+def _delete_security_groups(found: ManagedResources, done: DeletionRound) -> None:
     collectors_left = any(pending.startswith("i-") for pending in done.pending)
     for group in found.security_groups:
         if collectors_left:

@@ -1,0 +1,106 @@
+"""The backstop: executions stopped mid-capture leave resources (Catch does not run); a sweep removes them,
+and never touches what mirrorcap did not create or what a running capture still uses."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from conftest import event_text
+
+from mirrorcap.naming import resource_tags, tag_specifications
+from mirrorcap.tagged import managed_resources
+from mirrorcap_tools.offline.world import LOCK_TABLE
+
+
+def _sweep(world) -> dict:
+    response = world.client("lambda").invoke(FunctionName="SweepOrphansFunction", Payload=b"{}")
+    payload = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response, payload
+    return payload
+
+
+def _start_and_wait_for(world, document: str, state: str) -> str:
+    sfn = world.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=world.state_machine_arn, input=document, name="long-capture")[
+        "executionArn"
+    ]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        events = sfn.get_execution_history(executionArn=arn)["events"]
+        if any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in events):
+            return arn
+        time.sleep(0.01)
+    raise AssertionError(f"{state} never entered")
+
+
+def _locks(world) -> list[dict]:
+    return world.client("dynamodb").scan(TableName=LOCK_TABLE)["Items"]
+
+
+def _everything_gone(world) -> bool:
+    return not managed_resources() and not _locks(world)
+
+
+def test_stopped_mid_capture_is_swept_clean(offline) -> None:
+    document = json.dumps({"instance_id": "i-0123456789abcdef0", "duration_seconds": 3600})
+    arn = _start_and_wait_for(offline, document, "WaitCaptureWindow")
+    offline.client("stepfunctions").stop_execution(executionArn=arn, cause="operator stopped it")
+    left = managed_resources()
+    assert left.instances and left.sessions and _locks(offline), "a stopped run leaves everything behind"
+
+    first = _sweep(offline)
+    offline.aws.clock.sleep(offline.aws.lifecycle.shutdown_seconds + 5)  # the collector shuts down
+    second = _sweep(offline)
+
+    print(f"\nsweeper: stopped run -> first sweep deleted {len(first['deleted'])}, waited on {first['pending']}, "
+          f"second sweep deleted {second['deleted']}")  # fmt: skip
+    assert len(first["swept"]) == 1 and first["locks_released"]
+    assert _everything_gone(offline)
+
+
+def test_run_whose_execution_is_gone_is_swept(offline) -> None:
+    ec2 = offline.client("ec2")
+    vpc_id = ec2.describe_vpcs()["Vpcs"][-1]["VpcId"]
+    tags = resource_tags(
+        "mc-orphan-000",
+        "i-0123456789abcdef0",
+        "arn:aws:states:us-east-1:123456789012:execution:mirrorcap-offline-capture:expired",
+    )
+    ec2.create_security_group(GroupName="orphan", Description="left by a run whose history expired", VpcId=vpc_id,
+                              TagSpecifications=tag_specifications("security-group", tags))  # fmt: skip
+
+    report = _sweep(offline)
+
+    assert report["swept"] == ["mc-orphan-000"]
+    assert _everything_gone(offline)
+
+
+def test_sweep_never_touches_untagged_or_running_captures(offline) -> None:
+    ec2 = offline.client("ec2")
+    vpc_id = ec2.describe_vpcs()["Vpcs"][-1]["VpcId"]
+    foreign = ec2.create_security_group(GroupName="someone-elses", Description="not mirrorcap", VpcId=vpc_id)["GroupId"]
+    foreign_filter = ec2.create_traffic_mirror_filter(Description="security team's own")["TrafficMirrorFilter"]
+    arn = _start_and_wait_for(offline, json.dumps({"instance_id": "i-0123456789abcdef0", "duration_seconds": 3600}),
+                              "WaitCaptureWindow")  # fmt: skip
+
+    report = _sweep(offline)
+
+    assert report["swept"] == [] and len(report["kept"]) == 1
+    assert ec2.describe_security_groups(GroupIds=[foreign])["SecurityGroups"]
+    assert ec2.describe_traffic_mirror_filters(TrafficMirrorFilterIds=[foreign_filter["TrafficMirrorFilterId"]])[
+        "TrafficMirrorFilters"
+    ]
+    assert managed_resources().sessions, "the running capture keeps its session"
+    offline.client("stepfunctions").stop_execution(executionArn=arn)
+
+
+def test_dry_run_reports_without_deleting(offline) -> None:
+    arn = _start_and_wait_for(offline, event_text("triggers/manual.json").replace("120", "3600"), "WaitCaptureWindow")
+    offline.client("stepfunctions").stop_execution(executionArn=arn)
+
+    response = offline.client("lambda").invoke(FunctionName="SweepOrphansFunction", Payload=b'{"dry_run": true}')
+    report = json.loads(response["Payload"].read())
+
+    assert report["dry_run"] is True and len(report["swept"]) == 1 and report["deleted"] == []
+    assert managed_resources().instances
