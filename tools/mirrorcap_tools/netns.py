@@ -461,10 +461,10 @@ def _cmd_dns_serve(args: argparse.Namespace) -> None:
         query = DNS(data)
         if not query.qd:
             continue
-        question = query.qd[0] if isinstance(query.qd, list) else query.qd
+        question = query.qd[0]
         found = question.qname == wanted and question.qtype == 1
-        answer = DNSRR(rrname=question.qname, type="A", ttl=60, rdata=SERVER_IP) if found else None
-        reply = DNS(id=query.id, qr=1, aa=1, rd=query.rd, ra=0, rcode=0 if found else 3, qd=query.qd, an=answer)
+        answers = [DNSRR(rrname=question.qname, type="A", ttl=60, rdata=SERVER_IP)] if found else []
+        reply = DNS(id=query.id, qr=1, aa=1, rd=query.rd, ra=0, rcode=0 if found else 3, qd=query.qd, an=answers)
         sock.sendto(bytes(reply), peer)
 
 
@@ -476,8 +476,7 @@ def _cmd_dns_query(args: argparse.Namespace) -> None:
     query = DNS(id=secrets.randbelow(65536), rd=1, qd=DNSQR(qname=args.name, qtype="A"))
     sock.sendto(bytes(query), (SERVER_IP, DNS_PORT))
     reply = DNS(sock.recv(2048))
-    answers = reply.an if isinstance(reply.an, list) else [reply.an] if reply.an else []
-    print(next(str(rr.rdata) for rr in answers if rr.type == 1))
+    print(next(str(rr.rdata) for rr in reply.an if rr.type == 1))
 
 
 def _cmd_s3_create_bucket(args: argparse.Namespace) -> None:

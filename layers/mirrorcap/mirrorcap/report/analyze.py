@@ -1,0 +1,454 @@
+"""`analyze_captures`: one pass over the capture's files, batch by batch, into a `CaptureSummary`."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from mirrorcap.report.counting import distribution
+from mirrorcap.report.decode import Decoded, Kind, Malformed, decode
+from mirrorcap.report.dns import DnsAnalyzer
+from mirrorcap.report.flows import FlowTable, KeyIndex
+from mirrorcap.report.formats import DEFAULT_CHUNK_BYTES, CaptureReader, FileInfo, RecordBatch
+from mirrorcap.report.http import HttpAnalyzer
+from mirrorcap.report.summary import (
+    CaptureSummary,
+    Conversation,
+    Distribution,
+    DnsFailure,
+    DnsName,
+    DnsSummary,
+    ErrorPath,
+    FileSummary,
+    HostCount,
+    HttpSummary,
+    MalformedSummary,
+    ProtocolTraffic,
+    RequestCount,
+    Talker,
+    TcpHealth,
+    Timeline,
+    Totals,
+    VniTraffic,
+    Window,
+)
+
+TOP_TALKERS = 10
+TOP_CONVERSATIONS = 10
+TOP_LIST = 20
+# A capture spanning more than this many seconds gets wider timeline bins, so the JSON stays small.
+MAX_TIMELINE_BINS = 3600
+PEEK_CHUNK_BYTES = 1 << 16
+NO_VNI = 0xFFFFFFFF  # how "not VXLAN" is stored in a conversation key
+
+PROTOCOL_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 47: "gre", 50: "esp", 132: "sctp"}
+KIND_NAMES = {
+    Kind.TCP: "tcp",
+    Kind.UDP: "udp",
+    Kind.ICMP: "icmp",
+    Kind.ICMPV6: "icmpv6",
+    Kind.OTHER_IP: "other-ip",
+    Kind.ARP: "arp",
+    Kind.OTHER_ETHERTYPE: "other-ethertype",
+    Kind.UNDECODED: "undecoded",
+}
+# Well-known server ports, for the application mix: a packet belongs to the service on either port.
+SERVICE_PORTS = {
+    "http": (80, 8000, 8080),
+    "https": (443, 8443),
+    "dns": (53,),
+    "ssh": (22,),
+    "ntp": (123,),
+    "smtp": (25, 465, 587),
+    "mysql": (3306,),
+    "postgresql": (5432,),
+    "redis": (6379,),
+    "memcached": (11211,),
+    "kafka": (9092,),
+    "mongodb": (27017,),
+}
+SERVICES = ["other-tcp", "other-udp", *SERVICE_PORTS]
+_SERVICE_BY_PORT = np.zeros(65536, dtype=np.int8)
+for _number, _name in enumerate(SERVICES):
+    for _port in SERVICE_PORTS.get(_name, ()):
+        _SERVICE_BY_PORT[_port] = _number
+
+
+def analyze_captures(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    capture_id: str | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> CaptureSummary:
+    """One report for all files of a capture (e.g. tcpdump's rotated files), read in time order.
+
+    Raises UnreadableCapture, before any analysis, if a file is missing, empty or not a capture.
+    """
+    analyzer = CaptureAnalyzer(chunk_bytes)
+    for path in files_in_time_order(paths):
+        analyzer.add_file(path)
+    return analyzer.summary(capture_id)
+
+
+def files_in_time_order(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Files sorted by their first packet's timestamp; files without packets go last."""
+    first_seen: list[tuple[float, int, Path]] = []
+    for position, path in enumerate(map(Path, paths)):
+        with CaptureReader(path, PEEK_CHUNK_BYTES) as reader:
+            first = next((int(batch.ts_ns[0]) for batch in reader.batches() if len(batch)), math.inf)
+        first_seen.append((first, position, path))
+    return [path for _first, _position, path in sorted(first_seen)]
+
+
+class CaptureAnalyzer:
+    """Accumulates batches from any number of files; `summary()` turns the totals into the report."""
+
+    def __init__(self, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+        self._chunk_bytes = chunk_bytes
+        self._files: list[FileSummary] = []
+        self._packets = 0
+        self._totals: Counter[str] = Counter()
+        self._vni_packets: Counter[int] = Counter()
+        self._vni_bytes: Counter[int] = Counter()
+        self._kind_packets = np.zeros(len(Kind), dtype=np.int64)
+        self._kind_bytes = np.zeros(len(Kind), dtype=np.int64)
+        self._service_packets = np.zeros(len(SERVICES), dtype=np.int64)
+        self._service_bytes = np.zeros(len(SERVICES), dtype=np.int64)
+        self._malformed = np.zeros(len(Malformed), dtype=np.int64)
+        self._file_damage: Counter[str] = Counter()
+        self._second_packets: Counter[int] = Counter()
+        self._second_bytes: Counter[int] = Counter()
+        self._first_ns: int | None = None
+        self._last_ns: int | None = None
+        self.flows = FlowTable()
+        self.http = HttpAnalyzer()
+        self.dns = DnsAnalyzer()
+
+    def add_file(self, path: str | os.PathLike[str]) -> None:
+        packets = wire_bytes = 0
+        first_ns: int | None = None
+        last_ns: int | None = None
+        with CaptureReader(path, self._chunk_bytes) as reader:
+            for batch in reader.batches():
+                self._add_batch(batch)
+                packets += len(batch)
+                wire_bytes += int(batch.origlen.sum())
+                first_ns = _earliest(first_ns, int(batch.ts_ns.min()))
+                last_ns = _latest(last_ns, int(batch.ts_ns.max()))
+            info = reader.info
+        for reason, _detail in info.damage:
+            self._file_damage[reason] += 1
+        self._files.append(_file_summary(info, packets, wire_bytes, first_ns, last_ns))
+
+    def _add_batch(self, batch: RecordBatch) -> None:
+        decoded = decode(batch)
+        self._count(batch, decoded)
+        flows = self.flows.assign(decoded)
+        tcp = self.flows.analyse_tcp(decoded, flows, self._packets)
+        self.http.add(decoded, flows, tcp)
+        self.dns.add(decoded)
+        self._packets += len(batch)
+
+    def _count(self, batch: RecordBatch, decoded: Decoded) -> None:
+        totals = self._totals
+        frame_len = decoded.frame_len
+        totals["packets"] += len(batch)
+        totals["wire_bytes"] += int(batch.origlen.sum())
+        totals["captured_bytes"] += int(batch.caplen.sum())
+        totals["traffic_bytes"] += int(frame_len.sum())
+        totals["vxlan_packets"] += int(np.count_nonzero(decoded.vxlan))
+        truncated = (batch.caplen < batch.origlen) | (frame_len > batch.origlen - decoded.frame_offset)
+        totals["truncated_packets"] += int(np.count_nonzero(truncated))
+        totals["vlan_tagged_packets"] += int(np.count_nonzero(decoded.vlan_tagged))
+        totals["ipv4_packets"] += int(np.count_nonzero(decoded.ip_version == 4))
+        totals["ipv6_packets"] += int(np.count_nonzero(decoded.ip_version == 6))
+        totals["fragments"] += int(np.count_nonzero(decoded.fragment))
+
+        vnis, which = np.unique(decoded.vni, return_inverse=True)
+        vni_packets = np.bincount(which)
+        vni_bytes = np.bincount(which, weights=frame_len)
+        for vni, packets, byte_count in zip(vnis.tolist(), vni_packets.tolist(), vni_bytes.tolist(), strict=True):
+            self._vni_packets[vni] += packets
+            self._vni_bytes[vni] += int(byte_count)
+
+        self._kind_packets += np.bincount(decoded.kind, minlength=len(Kind))
+        self._kind_bytes += np.bincount(decoded.kind, weights=frame_len, minlength=len(Kind)).astype(np.int64)
+        self._malformed += np.bincount(decoded.malformed, minlength=len(Malformed))
+        self._count_services(decoded)
+
+        seconds, which = np.unique(decoded.ts_ns // 1_000_000_000, return_inverse=True)
+        second_packets = np.bincount(which)
+        second_bytes = np.bincount(which, weights=frame_len)
+        for second, packets, byte_count in zip(
+            seconds.tolist(), second_packets.tolist(), second_bytes.tolist(), strict=True
+        ):
+            self._second_packets[second] += packets
+            self._second_bytes[second] += int(byte_count)
+        self._first_ns = _earliest(self._first_ns, int(decoded.ts_ns.min()))
+        self._last_ns = _latest(self._last_ns, int(decoded.ts_ns.max()))
+
+    def _count_services(self, decoded: Decoded) -> None:
+        tcp = (decoded.kind == Kind.TCP) & decoded.has_ports
+        udp = (decoded.kind == Kind.UDP) & decoded.has_ports
+        by_port = np.maximum(_SERVICE_BY_PORT[decoded.sport], _SERVICE_BY_PORT[decoded.dport])
+        service = np.where(by_port > 0, by_port, np.where(tcp, 0, 1))[tcp | udp]
+        frame_len = decoded.frame_len[tcp | udp]
+        self._service_packets += np.bincount(service, minlength=len(SERVICES))
+        self._service_bytes += np.bincount(service, weights=frame_len, minlength=len(SERVICES)).astype(np.int64)
+
+    def summary(self, capture_id: str | None = None) -> CaptureSummary:
+        totals = self._totals
+        malformed = self._malformed_reasons()
+        return CaptureSummary(
+            capture_id=capture_id,
+            generated_at=datetime.now(UTC),
+            files=self._files,
+            window=self._window(),
+            totals=Totals(
+                packets=totals["packets"],
+                wire_bytes=totals["wire_bytes"],
+                captured_bytes=totals["captured_bytes"],
+                traffic_bytes=totals["traffic_bytes"],
+                vxlan_packets=totals["vxlan_packets"],
+                other_packets=totals["packets"] - totals["vxlan_packets"],
+                truncated_packets=totals["truncated_packets"],
+                vlan_tagged_packets=totals["vlan_tagged_packets"],
+                ipv4_packets=totals["ipv4_packets"],
+                ipv6_packets=totals["ipv6_packets"],
+                fragments=totals["fragments"],
+                malformed_packets=sum(malformed.values()),
+            ),
+            malformed=MalformedSummary(total=sum(malformed.values()), by_reason=malformed),
+            vnis=[
+                VniTraffic(vni=None if vni < 0 else vni, packets=packets, bytes=self._vni_bytes[vni])
+                for vni, packets in sorted(self._vni_packets.items(), key=lambda item: (-item[1], item[0]))
+            ],
+            protocols=_traffic_list(
+                [KIND_NAMES[Kind(number)] for number in range(len(Kind))], self._kind_packets, self._kind_bytes
+            ),
+            applications=_traffic_list(SERVICES, self._service_packets, self._service_bytes),
+            top_talkers=self._top_talkers(),
+            top_conversations=self._top_conversations(),
+            conversations=self.flows.index.count,
+            tcp=self._tcp(),
+            http=self._http(),
+            dns=self._dns(),
+            timeline=self._timeline(),
+        )
+
+    def _malformed_reasons(self) -> dict[str, int]:
+        reasons = {
+            Malformed(number).name.lower(): int(count)
+            for number, count in enumerate(self._malformed.tolist())
+            if number != Malformed.NONE and count
+        }
+        for reason, count in self._file_damage.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+        return dict(sorted(reasons.items()))
+
+    def _window(self) -> Window:
+        if self._first_ns is None or self._last_ns is None:
+            return Window(start=None, end=None, duration_seconds=0.0)
+        return Window(
+            start=_datetime(self._first_ns),
+            end=_datetime(self._last_ns),
+            duration_seconds=round((self._last_ns - self._first_ns) / 1e9, 6),
+        )
+
+    def _timeline(self) -> Timeline:
+        if not self._second_packets:
+            return Timeline(start=None, bin_seconds=1, packets=[], bytes=[])
+        first, last = min(self._second_packets), max(self._second_packets)
+        bin_seconds = max(1, math.ceil((last - first + 1) / MAX_TIMELINE_BINS))
+        bins = (last - first) // bin_seconds + 1
+        packets, byte_counts = [0] * bins, [0] * bins
+        for second, count in self._second_packets.items():
+            packets[(second - first) // bin_seconds] += count
+            byte_counts[(second - first) // bin_seconds] += self._second_bytes[second]
+        return Timeline(
+            start=_datetime(first * 1_000_000_000), bin_seconds=bin_seconds, packets=packets, bytes=byte_counts
+        )
+
+    def _top_conversations(self) -> list[Conversation]:
+        flows = self.flows
+        size = flows.index.count
+        flows.counters.ensure(size)
+        columns = flows.counters
+        packets_ab, packets_ba = columns.packets_ab[:size], columns.packets_ba[:size]
+        bytes_ab, bytes_ba = columns.bytes_ab[:size], columns.bytes_ba[:size]
+        byte_total = bytes_ab + bytes_ba
+        packet_total = packets_ab + packets_ba
+        top = np.lexsort((np.arange(size), -packet_total, -byte_total))[:TOP_CONVERSATIONS]
+        keys = flows.index.keys
+        conversations = []
+        for row in top.tolist():
+            a_hi, a_lo, b_hi, b_lo, ports_vni, proto = (int(value) for value in keys[row])
+            has_ports = proto in (6, 17)
+            vni = ports_vni & 0xFFFFFFFF
+            conversations.append(
+                Conversation(
+                    vni=None if vni == NO_VNI else vni,
+                    protocol=PROTOCOL_NAMES.get(proto, f"ip-proto-{proto}"),
+                    address_a=format_address(a_hi, a_lo),
+                    port_a=(ports_vni >> 48) if has_ports else None,
+                    address_b=format_address(b_hi, b_lo),
+                    port_b=(ports_vni >> 32) & 0xFFFF if has_ports else None,
+                    packets=int(packet_total[row]),
+                    bytes=int(byte_total[row]),
+                    packets_a_to_b=int(packets_ab[row]),
+                    packets_b_to_a=int(packets_ba[row]),
+                    bytes_a_to_b=int(bytes_ab[row]),
+                    bytes_b_to_a=int(bytes_ba[row]),
+                )
+            )
+        return conversations
+
+    def _top_talkers(self) -> list[Talker]:
+        flows = self.flows
+        size = flows.index.count
+        if not size:
+            return []
+        flows.counters.ensure(size)
+        columns = flows.counters
+        keys = flows.index.keys
+        addresses = np.concatenate([keys[:, 0:2], keys[:, 2:4]])
+        packets = np.tile(columns.packets_ab[:size] + columns.packets_ba[:size], 2)
+        sent = np.concatenate([columns.bytes_ab[:size], columns.bytes_ba[:size]])
+        received = np.concatenate([columns.bytes_ba[:size], columns.bytes_ab[:size]])
+        talkers = KeyIndex(2)
+        ids = talkers.ids(np.ascontiguousarray(addresses))
+        count = talkers.count
+        packet_sum = np.bincount(ids, weights=packets, minlength=count).astype(np.int64)
+        sent_sum = np.bincount(ids, weights=sent, minlength=count).astype(np.int64)
+        received_sum = np.bincount(ids, weights=received, minlength=count).astype(np.int64)
+        total = sent_sum + received_sum
+        top = np.lexsort((np.arange(count), -packet_sum, -total))[:TOP_TALKERS]
+        return [
+            Talker(
+                address=format_address(int(talkers.keys[row, 0]), int(talkers.keys[row, 1])),
+                packets=int(packet_sum[row]),
+                bytes=int(total[row]),
+                bytes_sent=int(sent_sum[row]),
+                bytes_received=int(received_sum[row]),
+            )
+            for row in top.tolist()
+        ]
+
+    def _tcp(self) -> TcpHealth:
+        counts = self.flows.tcp_counts
+        rtt = distribution(self.flows.handshake_rtt_ms())
+        return TcpHealth(
+            segments=self.flows.tcp_segments,
+            syn=counts["syn"],
+            syn_ack=counts["syn_ack"],
+            rst=counts["rst"],
+            fin=counts["fin"],
+            retransmissions=counts["retransmissions"],
+            **self.flows.connection_counts(),
+            handshake_rtt_ms=Distribution(**rtt) if rtt else None,
+        )
+
+    def _http(self) -> HttpSummary:
+        http = self.http
+        errors = []
+        for (status, method, host, path), count in http.errors.most_common(TOP_LIST):
+            seen = bool(method)
+            errors.append(
+                ErrorPath(
+                    status=status,
+                    method=method if seen else None,
+                    host=host if seen else None,
+                    path=path if seen else None,
+                    count=count,
+                    label=f"{status} {method} {path}" if seen else f"{status} (request not captured)",
+                )
+            )
+        return HttpSummary(
+            requests=http.requests,
+            responses=http.responses,
+            requests_by_method=dict(http.by_method.most_common()),
+            requests_by_host=[
+                HostCount(host=host, requests=count) for host, count in http.by_host.most_common(TOP_LIST)
+            ],
+            top_requests=[
+                RequestCount(method=method, host=host, path=path, requests=count)
+                for (method, host, path), count in http.by_request.most_common(TOP_LIST)
+            ],
+            responses_by_status={str(code): count for code, count in sorted(http.by_status.items())},
+            error_paths=errors,
+            latency_ms_by_status_class={
+                status_class: Distribution(**stats) for status_class, stats in http.latency_by_class().items()
+            },
+            unanswered_requests=http.unanswered_requests(),
+            responses_without_request=http.responses_without_request,
+            requests_in_other_paths=http.by_request.overflow,
+        )
+
+    def _dns(self) -> DnsSummary:
+        dns = self.dns
+        return DnsSummary(
+            queries=dns.queries,
+            responses=dns.responses,
+            queries_by_type=dict(dns.by_qtype.most_common()),
+            responses_by_rcode=dict(dns.by_rcode.most_common()),
+            top_queries=[
+                DnsName(name=name, qtype=qtype, queries=count)
+                for (name, qtype), count in dns.names.most_common(TOP_LIST)
+            ],
+            failures=[
+                DnsFailure(name=name, rcode=rcode, responses=count)
+                for (name, rcode), count in dns.failures.most_common(TOP_LIST)
+            ],
+            undecodable_names=dns.undecodable_names,
+        )
+
+
+def format_address(high: int, low: int) -> str:
+    if high == 0 and low >> 32 == 0xFFFF:
+        return str(ipaddress.IPv4Address(low & 0xFFFFFFFF))
+    return str(ipaddress.IPv6Address((high << 64) | low))
+
+
+def _traffic_list(names: list[str], packets: np.ndarray, byte_counts: np.ndarray) -> list[ProtocolTraffic]:
+    rows = [
+        ProtocolTraffic(protocol=name, packets=int(count), bytes=int(byte_count))
+        for name, count, byte_count in zip(names, packets.tolist(), byte_counts.tolist(), strict=True)
+        if count
+    ]
+    return sorted(rows, key=lambda row: (-row.bytes, row.protocol))
+
+
+def _file_summary(
+    info: FileInfo, packets: int, wire_bytes: int, first_ns: int | None, last_ns: int | None
+) -> FileSummary:
+    return FileSummary(
+        name=info.name,
+        format=info.format,  # type: ignore[arg-type]
+        byte_order=info.byte_order,  # type: ignore[arg-type]
+        timestamp_resolution=info.timestamp_resolution,
+        link_types=sorted(info.link_types),
+        packets=packets,
+        wire_bytes=wire_bytes,
+        first_packet=None if first_ns is None else _datetime(first_ns),
+        last_packet=None if last_ns is None else _datetime(last_ns),
+        problems=[detail for _reason, detail in info.damage],
+    )
+
+
+def _datetime(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def _earliest(current: int | None, candidate: int) -> int:
+    return candidate if current is None else min(current, candidate)
+
+
+def _latest(current: int | None, candidate: int) -> int:
+    return candidate if current is None else max(current, candidate)

@@ -1,0 +1,399 @@
+"""Capture files read in bounded chunks: classic pcap (both byte orders, micro- and nanosecond
+timestamps), pcapng, and either one gzip-compressed.
+
+The record walk is the one sequential step (each header says where the next record starts), so it is a
+tight loop that reads nothing but lengths; every other per-packet field is then gathered with numpy. A
+file is read with `readinto` into one reused buffer, so memory is one chunk however large the file, and
+any binary stream works (a file in Lambda's /tmp, or a streamed S3 body).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from mirrorcap.report.errors import UnreadableCapture
+from mirrorcap.report.fields import gather_uint
+
+DEFAULT_CHUNK_BYTES = 16 << 20
+# Bytes past the end of the data that decoders may touch while reading the headers of a short last
+# packet; they never count as packet data.
+READ_SLACK = 4096
+# No link captures frames this large; a record or block claiming more is damage, not a packet.
+MAX_RECORD_BYTES = 1 << 20
+
+PCAP_HEADER_BYTES = 24
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", "us"),
+    b"\xa1\xb2\xc3\xd4": (">", "us"),
+    b"\x4d\x3c\xb2\xa1": ("<", "ns"),
+    b"\xa1\xb2\x3c\x4d": (">", "ns"),
+}
+PCAPNG_SECTION_HEADER = 0x0A0D0D0A
+PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
+PCAPNG_INTERFACE = 1
+PCAPNG_ENHANCED_PACKET = 6
+# Blocks that carry packets but that no current tool writes (the simple block has no timestamp): their
+# packets are counted as malformed rather than silently dropped.
+PCAPNG_UNSUPPORTED_PACKET_BLOCKS = {2: "obsolete packet block", 3: "simple packet block"}
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class RecordBatch:
+    """Packets of one chunk. `buf` is the reader's buffer: valid only until the next batch is read."""
+
+    buf: np.ndarray
+    raw: bytearray  # the same bytes as `buf`, for byte-string searches
+    data_start: np.ndarray  # int64 offset in buf of each packet's first byte
+    caplen: np.ndarray  # int64 bytes captured
+    origlen: np.ndarray  # int64 bytes on the wire
+    ts_ns: np.ndarray  # int64 nanoseconds since the epoch
+    linktype: np.ndarray  # int64 LINKTYPE_* of each packet
+    bad_record: np.ndarray  # bool: the record's own header contradicts itself
+
+    def __len__(self) -> int:
+        return len(self.data_start)
+
+
+@dataclass
+class FileInfo:
+    """What the reader learnt about one file; filled in as batches are read."""
+
+    name: str
+    format: str
+    byte_order: str
+    timestamp_resolution: str
+    link_types: set[int] = field(default_factory=set)
+    # Damage found at file level, each counted once as a malformed packet by the analyzer.
+    damage: list[tuple[str, str]] = field(default_factory=list)
+
+    def record_damage(self, reason: str, detail: str) -> None:
+        self.damage.append((reason, detail))
+
+
+@dataclass
+class _Walk:
+    records: list[int]  # offsets in the buffer of each complete record or block
+    end: int  # first byte not consumed
+    next_size: int | None = None  # size of the incomplete record at `end`, when its header was readable
+    damaged: str | None = None  # why the walk cannot continue past `end`
+    section_break: bool = False  # a pcapng section header at `end` changes the rules for what follows
+
+
+class CaptureReader:
+    """Opens one capture file, checks its format, and yields `RecordBatch`es of at most `chunk_bytes`."""
+
+    def __init__(self, path: str | os.PathLike[str], chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+        self.path = Path(path)
+        self._chunk_bytes = chunk_bytes
+        self._stream, head = _open_stream(self.path)
+        try:
+            self._walker = _walker_for(str(self.path), head)
+        except UnreadableCapture:
+            self._stream.close()
+            raise
+        self.info = self._walker.info
+        self.info.name = self.path.name
+        self._pending = head
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> CaptureReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def batches(self) -> Iterator[RecordBatch]:
+        chunks = _ChunkBuffer(self._stream, self._chunk_bytes, self._pending)
+        walker = self._walker
+        while True:
+            limit = chunks.fill()
+            walk = walker.walk(chunks.buffer, limit)
+            if walk.records:
+                yield walker.batch(chunks.array, chunks.buffer, walk.records)
+            if walk.damaged:
+                self.info.record_damage("corrupt_record_header", walk.damaged)
+                return
+            if chunks.eof and not walk.section_break:
+                if chunks.read_error:
+                    self.info.record_damage("unreadable_tail", chunks.read_error)
+                elif walk.end < limit:
+                    self.info.record_damage(
+                        "record_cut_short", f"the file ends {limit - walk.end} bytes into its last record"
+                    )
+                return
+            chunks.consume(walk.end)
+            if not walk.records and not walk.section_break:
+                chunks.make_room(walk.next_size or 0)
+
+
+def _open_stream(path: Path) -> tuple[BinaryIO, bytes]:
+    name = str(path)
+    try:
+        stream: BinaryIO = open(path, "rb")  # the reader owns it and closes it
+    except OSError as error:
+        raise UnreadableCapture(name, f"cannot open: {error.strerror or error}") from error
+    try:
+        head = stream.read(PCAP_HEADER_BYTES)
+        if head[:2] == GZIP_MAGIC:
+            stream.close()
+            stream = gzip.open(path, "rb")  # type: ignore[assignment]
+            head = stream.read(PCAP_HEADER_BYTES)
+    except (OSError, EOFError) as error:
+        stream.close()
+        raise UnreadableCapture(name, f"cannot read: {error}") from error
+    if not head:
+        stream.close()
+        raise UnreadableCapture(name, "the file is empty (0 bytes): not a capture")
+    return stream, head
+
+
+def _walker_for(name: str, head: bytes) -> _ClassicWalker | _PcapngWalker:
+    magic = head[:4]
+    if magic in PCAP_MAGICS:
+        if len(head) < PCAP_HEADER_BYTES:
+            raise UnreadableCapture(name, f"only {len(head)} bytes: too short for a pcap file header")
+        return _ClassicWalker(name, head)
+    if magic == struct.pack("<I", PCAPNG_SECTION_HEADER):
+        return _PcapngWalker(name, head)
+    raise UnreadableCapture(name, f"not a pcap or pcapng file (it starts with bytes {head[:8].hex(' ')})")
+
+
+class _ChunkBuffer:
+    """A buffer refilled from a stream; the unconsumed tail (a partial record) moves to the front."""
+
+    def __init__(self, stream: BinaryIO, chunk_bytes: int, pending: bytes) -> None:
+        self._stream = stream
+        self._allocate(max(chunk_bytes, len(pending)))
+        self.buffer[: len(pending)] = pending
+        self._filled = len(pending)
+        self.eof = False
+        self.read_error: str | None = None
+
+    def _allocate(self, capacity: int) -> None:
+        self._capacity = capacity
+        self.buffer = bytearray(capacity + READ_SLACK)
+        self.array = np.frombuffer(self.buffer, dtype=np.uint8)
+
+    def fill(self) -> int:
+        view = memoryview(self.buffer)
+        while not self.eof and self._filled < self._capacity:
+            try:
+                count = self._stream.readinto(view[self._filled : self._capacity])
+            except (EOFError, OSError) as error:  # a damaged gzip stream
+                self.read_error, count = f"reading stopped: {error}", 0
+            if not count:
+                self.eof = True
+            else:
+                self._filled += count
+        view.release()
+        return self._filled
+
+    def consume(self, end: int) -> None:
+        tail = self._filled - end
+        self.buffer[:tail] = self.buffer[end : self._filled]
+        self._filled = tail
+
+    def make_room(self, record_size: int) -> None:
+        """Nothing fitted: grow so the record at the front fits (its size is bounded by the walkers)."""
+        if record_size > self._capacity:
+            old = bytes(self.buffer[: self._filled])
+            self._allocate(record_size)
+            self.buffer[: len(old)] = old
+
+
+class _ClassicWalker:
+    def __init__(self, name: str, head: bytes) -> None:
+        self._endian, resolution = PCAP_MAGICS[head[:4]]
+        major, _minor, _zone, _sigfigs, snaplen, network = struct.unpack_from(self._endian + "HHiIII", head, 4)
+        if major != 2:
+            raise UnreadableCapture(name, f"pcap version {major} is not supported (only version 2 exists)")
+        self._linktype = network & 0xFFFF
+        self._frac_to_ns = 1000 if resolution == "us" else 1
+        self._max_caplen = min(max(snaplen, 262144), MAX_RECORD_BYTES)
+        self._caplen_struct = struct.Struct(self._endian + "I")
+        self._started = False
+        self.info = FileInfo(
+            name=name,
+            format="pcap",
+            byte_order="little" if self._endian == "<" else "big",
+            timestamp_resolution=resolution,
+            link_types={self._linktype},
+        )
+
+    def walk(self, buf: bytearray, limit: int) -> _Walk:
+        offset = 0
+        if not self._started:
+            if limit < PCAP_HEADER_BYTES:
+                return _Walk([], 0)
+            offset, self._started = PCAP_HEADER_BYTES, True
+        unpack = self._caplen_struct.unpack_from
+        max_caplen = self._max_caplen
+        records: list[int] = []
+        append = records.append
+        while offset + 16 <= limit:
+            caplen = unpack(buf, offset + 8)[0]
+            if caplen > max_caplen:
+                detail = f"a record header claims {caplen} captured bytes; the rest of the file is not read"
+                return _Walk(records, offset, damaged=detail)
+            following = offset + 16 + caplen
+            if following > limit:
+                return _Walk(records, offset, next_size=16 + caplen)
+            append(offset)
+            offset = following
+        return _Walk(records, offset)
+
+    def batch(self, buf: np.ndarray, raw: bytearray, records: list[int]) -> RecordBatch:
+        offsets = np.asarray(records, dtype=np.int64)
+        big = self._endian == ">"
+        seconds = gather_uint(buf, offsets, 4, big_endian=big)
+        fraction = gather_uint(buf, offsets + 4, 4, big_endian=big)
+        caplen = gather_uint(buf, offsets + 8, 4, big_endian=big)
+        origlen = gather_uint(buf, offsets + 12, 4, big_endian=big)
+        return RecordBatch(
+            buf=buf,
+            raw=raw,
+            data_start=offsets + 16,
+            caplen=caplen,
+            origlen=np.maximum(origlen, caplen),
+            ts_ns=seconds * 1_000_000_000 + fraction * self._frac_to_ns,
+            linktype=np.full(len(offsets), self._linktype, dtype=np.int64),
+            bad_record=origlen < caplen,
+        )
+
+
+@dataclass(frozen=True)
+class _Interface:
+    linktype: int
+    # Timestamps count units of 10**-exponent (decimal) or 2**-exponent (binary) seconds.
+    binary: bool = False
+    exponent: int = 6
+    offset_seconds: int = 0
+
+    def resolution_name(self) -> str:
+        if not self.binary and self.exponent in (6, 9):
+            return "us" if self.exponent == 6 else "ns"
+        return f"{2 if self.binary else 10}^-{self.exponent} s"
+
+    def to_ns(self, units: np.ndarray) -> np.ndarray:
+        if self.binary:
+            shift = min(self.exponent, 33)  # keeps fraction * 1e9 inside 64 bits
+            units = units >> np.uint64(self.exponent - shift)
+            whole = (units >> np.uint64(shift)).astype(np.int64) * 1_000_000_000
+            fraction = (units & np.uint64((1 << shift) - 1)) * np.uint64(1_000_000_000) >> np.uint64(shift)
+            ns = whole + fraction.astype(np.int64)
+        elif self.exponent <= 9:
+            ns = units.astype(np.int64) * 10 ** (9 - self.exponent)
+        else:
+            ns = (units // np.uint64(10 ** (self.exponent - 9))).astype(np.int64)
+        return ns + self.offset_seconds * 1_000_000_000
+
+
+class _PcapngWalker:
+    def __init__(self, name: str, head: bytes) -> None:
+        if len(head) < 12:
+            raise UnreadableCapture(name, f"only {len(head)} bytes: too short for a pcapng section header")
+        self._endian = _pcapng_endian(name, head[8:12])
+        self._interfaces: list[_Interface] = []
+        self.info = FileInfo(
+            name=name,
+            format="pcapng",
+            byte_order="little" if self._endian == "<" else "big",
+            timestamp_resolution="per interface",
+        )
+
+    def walk(self, buf: bytearray, limit: int) -> _Walk:
+        header = struct.Struct(self._endian + "II")
+        records: list[int] = []
+        offset = 0
+        while offset + 12 <= limit:
+            block_type, block_length = header.unpack_from(buf, offset)
+            if block_type == PCAPNG_SECTION_HEADER:
+                if records:
+                    return _Walk(records, offset, section_break=True)
+                self._endian = _pcapng_endian(self.info.name, bytes(buf[offset + 8 : offset + 12]))
+                header = struct.Struct(self._endian + "II")
+                block_type, block_length = header.unpack_from(buf, offset)
+                self._interfaces = []
+            if block_length < 12 or block_length % 4 or block_length > MAX_RECORD_BYTES:
+                detail = f"a block header claims {block_length} bytes; the rest of the file is not read"
+                return _Walk(records, offset, damaged=detail)
+            if offset + block_length > limit:
+                return _Walk(records, offset, next_size=block_length)
+            if block_type == PCAPNG_ENHANCED_PACKET:
+                records.append(offset)
+            elif block_type == PCAPNG_INTERFACE:
+                self._interfaces.append(self._interface(buf, offset, block_length))
+            elif block_type in PCAPNG_UNSUPPORTED_PACKET_BLOCKS:
+                self.info.record_damage(
+                    "unsupported_pcapng_block", f"a {PCAPNG_UNSUPPORTED_PACKET_BLOCKS[block_type]}"
+                )
+            offset += block_length
+        return _Walk(records, offset)
+
+    def _interface(self, buf: bytearray, offset: int, block_length: int) -> _Interface:
+        linktype = struct.unpack_from(self._endian + "H", buf, offset + 8)[0]
+        self.info.link_types.add(linktype)
+        binary, exponent, offset_seconds = False, 6, 0
+        option, end = offset + 16, offset + block_length - 4
+        while option + 4 <= end:
+            code, length = struct.unpack_from(self._endian + "HH", buf, option)
+            value = bytes(buf[option + 4 : option + 4 + length])
+            if code == 0:
+                break
+            if code == 9 and length == 1:  # if_tsresol
+                binary, exponent = bool(value[0] & 0x80), value[0] & 0x7F
+            elif code == 14 and length == 8:  # if_tsoffset
+                offset_seconds = struct.unpack(self._endian + "q", value)[0]
+            option += 4 + (length + 3) // 4 * 4
+        return _Interface(linktype, binary, exponent, offset_seconds)
+
+    def batch(self, buf: np.ndarray, raw: bytearray, records: list[int]) -> RecordBatch:
+        offsets = np.asarray(records, dtype=np.int64)
+        big = self._endian == ">"
+        block_length = gather_uint(buf, offsets + 4, 4, big_endian=big)
+        interface = gather_uint(buf, offsets + 8, 4, big_endian=big)
+        units = (gather_uint(buf, offsets + 12, 4, big_endian=big).astype(np.uint64) << np.uint64(32)) | (
+            gather_uint(buf, offsets + 16, 4, big_endian=big).astype(np.uint64)
+        )
+        caplen = gather_uint(buf, offsets + 20, 4, big_endian=big)
+        origlen = gather_uint(buf, offsets + 24, 4, big_endian=big)
+        bad = (caplen > block_length - 32) | (interface >= len(self._interfaces)) | (origlen < caplen)
+        caplen = np.where(caplen > block_length - 32, 0, caplen)
+        ts_ns = np.zeros(len(offsets), dtype=np.int64)
+        linktype = np.full(len(offsets), -1, dtype=np.int64)
+        for number, described in enumerate(self._interfaces):
+            mine = interface == number
+            if mine.any():
+                ts_ns[mine] = described.to_ns(units[mine])
+                linktype[mine] = described.linktype
+        if len(self._interfaces) == 1:
+            self.info.timestamp_resolution = self._interfaces[0].resolution_name()
+        return RecordBatch(
+            buf=buf,
+            raw=raw,
+            data_start=offsets + 28,
+            caplen=caplen,
+            origlen=np.maximum(origlen, caplen),
+            ts_ns=ts_ns,
+            linktype=linktype,
+            bad_record=bad,
+        )
+
+
+def _pcapng_endian(name: str, magic: bytes) -> str:
+    if magic == struct.pack("<I", PCAPNG_BYTE_ORDER_MAGIC):
+        return "<"
+    if magic == struct.pack(">I", PCAPNG_BYTE_ORDER_MAGIC):
+        return ">"
+    raise UnreadableCapture(name, "pcapng section header with an invalid byte-order magic")
