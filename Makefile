@@ -62,6 +62,6 @@ build-MirrorcapLayer:
 
 FUNCTIONS := ResolveRequestFunction FanOutFunction LockSourceFunction LaunchCollectorFunction CheckCollectorReadyFunction \
 	CreateMirrorSessionFunction StartCaptureFunction CollectCaptureFunction TeardownCaptureFunction \
-	SweepOrphansFunction
+	ReportCaptureFunction SweepOrphansFunction
 $(addprefix build-,$(FUNCTIONS)):
 	cp app.py "$(ARTIFACTS_DIR)/"

@@ -6,7 +6,6 @@ import json
 from collections import Counter
 
 from conftest import event_text
-
 from mirrorcap_tools.offline.runner import run_input
 from mirrorcap_tools.offline.world import SOURCE_INSTANCES
 

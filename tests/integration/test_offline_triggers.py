@@ -40,14 +40,15 @@ def test_schedule_fans_out_one_execution_per_tagged_instance(offline) -> None:
     assert all(child.name == child.output["capture_id"] for child in children)
 
 
-@pytest.mark.parametrize("offline", [{"registration_seconds": 300}], indirect=True)
+# Slower virtual time here: the point is the order of events, which a loaded machine must not blur.
+@pytest.mark.parametrize("offline", [{"registration_seconds": 400, "speedup": 500}], indirect=True)
 def test_collector_waits_for_ssm_agent_before_the_session(offline) -> None:
     record = run_input(offline, event_text("triggers/manual.json"))
 
     states = record.executions[0].states
     session_at = states.index("CreateMirrorSession")
     polls_before = [s for s in states[:session_at] if s == "CheckCollectorReady"]
-    # The agent registers 300 s after the instance runs: the first check (60 s after launch) finds it offline.
+    # The agent registers 400 s after the instance runs: the first check (60 s after launch) finds it offline.
     assert len(polls_before) >= 2
     assert states[:4] == ["ResolveRequest", "OneCaptureOrMany", "LockSource", "LaunchCollector"]
 
@@ -63,3 +64,28 @@ def test_manual_filter_becomes_mirror_filter_rules(offline) -> None:
     # 2 directions x 2 port entries; the whole filter is deleted again by teardown.
     assert len(request.filter.rules()) == 4
     assert record.resources_left == 0
+
+
+def test_capture_ends_with_a_report_and_a_notification(offline, sample_pcap) -> None:
+    record = run_input(offline, event_text("triggers/alarm.json"))
+
+    report = record.executions[0].output["report"]
+    keys = {o["key"] for o in record.s3_objects}
+    assert {report["summary_key"], report["report_key"], report["decapsulated_key"]} <= keys
+    (notification,) = record.notifications
+    assert notification["subject"] == report["subject"]
+    assert "3 packets" in notification["subject"]  # the conftest sample: three VXLAN packets
+    assert "report:" in notification["message"] and "X-Amz-Signature" in notification["message"]
+
+
+def test_a_failed_report_does_not_fail_the_capture(offline) -> None:
+    from mirrorcap_tools.offline.faults import Fault, FaultPlan
+
+    faults = FaultPlan([Fault("s3", "PutObject", "InternalError")])
+
+    record = run_input(offline, event_text("triggers/alarm.json"), faults=faults)
+
+    assert record.status == "SUCCEEDED"
+    report = record.executions[0].output["report"]
+    assert report["Error"] == "ClientError" and "InternalError" in report["Cause"]
+    assert record.resources_left == 0 and record.notifications == []

@@ -7,7 +7,6 @@ import json
 import time
 
 from conftest import event_text
-
 from mirrorcap.naming import resource_tags, tag_specifications
 from mirrorcap.tagged import managed_resources
 from mirrorcap_tools.offline.world import LOCK_TABLE

@@ -6,7 +6,6 @@ import copy
 
 import pytest
 from conftest import event
-
 from mirrorcap.errors import CompositeAlarmNotSupported, InvalidCaptureRequest
 from mirrorcap.workflow.resolve import alarm_instance_ids
 

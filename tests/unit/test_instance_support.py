@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from mirrorcap.instance_support import unsupported_reason
 
 
-@pytest.mark.parametrize("instance_type", ["m5.large", "c5n.xlarge", "r5.2xlarge", "t3.medium", "t4g.small", "m6g.large", "c6gn.medium"])
+@pytest.mark.parametrize(
+    "instance_type", ["m5.large", "c5n.xlarge", "r5.2xlarge", "t3.medium", "t4g.small", "m6g.large", "c6gn.medium"]
+)
 def test_nitro_types_outside_the_list_are_supported(instance_type: str) -> None:
     assert unsupported_reason(instance_type, "nitro", bare_metal=False) is None
 

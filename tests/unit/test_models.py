@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
-
 from mirrorcap.models import CaptureFilter, ManualRequest
+from pydantic import ValidationError
 
 
 def test_default_filter_mirrors_everything_both_ways() -> None:
@@ -27,7 +26,9 @@ def test_local_port_is_destination_inbound_and_source_outbound() -> None:
 
 
 def test_remote_cidr_and_port_for_an_outbound_dependency() -> None:
-    (egress,) = CaptureFilter(directions=["egress"], protocol="tcp", remote_ports=["5432"], cidrs=["10.1.0.0/16"]).rules()
+    (egress,) = CaptureFilter(
+        directions=["egress"], protocol="tcp", remote_ports=["5432"], cidrs=["10.1.0.0/16"]
+    ).rules()
 
     assert egress.to_aws() == {
         "TrafficDirection": "egress",
@@ -86,16 +87,22 @@ def test_exactly_ten_rules_is_allowed() -> None:
     assert len(rules) == 10
 
 
-@pytest.mark.parametrize(
-    "instance_id", ["i-0123456789abcdef0", "i-01234567"], ids=["long", "short"]
-)
+@pytest.mark.parametrize("instance_id", ["i-0123456789abcdef0", "i-01234567"], ids=["long", "short"])
 def test_instance_ids_in_both_formats(instance_id: str) -> None:
     assert ManualRequest(instance_id=instance_id).instance_id == instance_id
 
 
 @pytest.mark.parametrize(
     "instance_id",
-    ["", "i-", "i-XYZ", "i-0123456789abcdef0\nreboot", "i-0123456789abcdef0 ; reboot", "$(reboot)", "i-0123456789abcdef00"],
+    [
+        "",
+        "i-",
+        "i-XYZ",
+        "i-0123456789abcdef0\nreboot",
+        "i-0123456789abcdef0 ; reboot",
+        "$(reboot)",
+        "i-0123456789abcdef00",
+    ],
 )
 def test_instance_ids_are_checked_strictly(instance_id: str) -> None:
     with pytest.raises(ValidationError, match="instance_id"):

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from mirrorcap.naming import CAPTURE_ID_PATTERN, MAX_VNI, client_token, new_capture_id, vni_for
 
 WHEN = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from conftest import EVENTS
-
 from mirrorcap.settings import Settings
 from mirrorcap_tools.offline.world import load_handler
 from mirrorcap_tools.template import PROJECT_ROOT, load_template, resources_of_type
@@ -50,7 +49,9 @@ def test_settings_and_template_environment_agree() -> None:
 
 def test_runtime_is_current() -> None:
     assert TEMPLATE["Globals"]["Function"]["Runtime"] in ("python3.13", "python3.14")
-    assert RESOURCES["MirrorcapLayer"]["Properties"]["CompatibleRuntimes"] == [TEMPLATE["Globals"]["Function"]["Runtime"]]
+    assert RESOURCES["MirrorcapLayer"]["Properties"]["CompatibleRuntimes"] == [
+        TEMPLATE["Globals"]["Function"]["Runtime"]
+    ]
 
 
 def test_state_machine_is_standard_logged_and_traced() -> None:

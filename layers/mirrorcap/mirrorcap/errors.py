@@ -75,5 +75,9 @@ class CaptureCommandFailed(MirrorcapError):
     """The capture command on the collector failed, timed out or delivered no manifest."""
 
 
+class NothingToReport(MirrorcapError):
+    """The capture delivered no pcap file, so there is no report to make (the capture itself succeeded)."""
+
+
 class TeardownIncomplete(MirrorcapError):
     """Some resources could not be deleted yet; teardown is retried (and the sweeper is the backstop)."""

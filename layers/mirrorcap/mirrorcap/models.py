@@ -356,6 +356,19 @@ class CaptureArtifacts(StepModel):
     console_url: str
 
 
+class ReportInput(StepModel):
+    capture: CaptureRequest
+    artifacts: CaptureArtifacts
+
+
+class CaptureReport(StepModel):
+    summary_key: str
+    report_key: str
+    decapsulated_key: str
+    subject: str
+    notification_id: str | None = None
+
+
 class TeardownProgress(StepModel):
     attempt: int = 0
     complete: bool = False

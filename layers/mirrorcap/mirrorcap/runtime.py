@@ -19,6 +19,8 @@ from botocore.config import Config
 # Standard retry mode retries throttling (RequestLimitExceeded) and 5xx with backoff inside the SDK;
 # what still escapes is mapped to AwsThrottled and retried by the state machine.
 _SDK_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, user_agent_extra="mirrorcap")
+# Presigned links must be SigV4 (S3 no longer accepts SigV2 signatures in most regions).
+_SERVICE_CONFIG = {"s3": _SDK_CONFIG.merge(Config(signature_version="s3v4"))}
 
 
 class AwsClients:
@@ -36,7 +38,8 @@ class AwsClients:
     def client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:
-                self._clients[service] = self.session.client(service, config=_SDK_CONFIG)
+                config = _SERVICE_CONFIG.get(service, _SDK_CONFIG)
+                self._clients[service] = self.session.client(service, config=config)
             return self._clients[service]
 
     @property
@@ -50,6 +53,10 @@ class AwsClients:
     @property
     def s3(self) -> Any:
         return self.client("s3")
+
+    @property
+    def sns(self) -> Any:
+        return self.client("sns")
 
     @property
     def dynamodb(self) -> Any:

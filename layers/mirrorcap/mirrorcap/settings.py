@@ -27,6 +27,7 @@ class Settings(BaseModel):
     readiness_timeout_seconds: int = Field(default=600, alias="READINESS_TIMEOUT_SECONDS", ge=60, le=3600)
     teardown_max_attempts: int = Field(default=20, alias="TEARDOWN_MAX_ATTEMPTS", ge=1, le=100)
     state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
+    notification_topic_arn: str | None = Field(default=None, alias="NOTIFICATION_TOPIC_ARN")
     stack_name: str = Field(default="mirrorcap", alias="STACK_NAME")
 
 

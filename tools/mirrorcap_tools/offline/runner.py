@@ -68,6 +68,8 @@ class RunRecord:
     readiness_checked_before_session: bool | None
     virtual_seconds: float
     wall_seconds: float
+    notifications: list[dict[str, str]] = field(default_factory=list)
+    report_files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -148,6 +150,7 @@ def _record(
     entered = sum(len(e.states) for e in executions)
     retries = invocations - sum(e.task_states for e in executions)
     return RunRecord(
+        notifications=_received_notifications(world),
         input_file=input_file,
         status=status,
         error=error,
@@ -166,6 +169,33 @@ def _record(
         wall_seconds=round(time.monotonic() - started.real, 2),
         notes=notes,
     )
+
+
+def _received_notifications(world: OfflineWorld) -> list[dict[str, str]]:
+    """What a subscriber of the notifications topic received during the run."""
+    sqs = world.client("sqs")
+    received = []
+    while messages := sqs.receive_message(QueueUrl=world.inbox_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            envelope = json.loads(message["Body"])
+            received.append({"subject": envelope.get("Subject", ""), "message": envelope["Message"]})
+            sqs.delete_message(QueueUrl=world.inbox_url, ReceiptHandle=message["ReceiptHandle"])
+    return received
+
+
+def _fetch_reports(world: OfflineWorld, record: RunRecord, out_dir: Path) -> list[str]:
+    """Copy each capture's report.html and summary.json out of the emulated bucket, to open them."""
+    s3 = world.client("s3")
+    written = []
+    for execution in record.executions:
+        report = (execution.output or {}).get("report") or {}
+        for key in (report.get("report_key"), report.get("summary_key")):
+            if key:
+                target = out_dir / key.removeprefix("captures/")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(world.bucket, key, str(target))
+                written.append(str(target))
+    return written
 
 
 def _wait_all(world: OfflineWorld, before: set[str], first: list[str]) -> list[ExecutionRecord]:
@@ -216,6 +246,7 @@ def run_file(
     with OfflineAws(SampleCaptureCollector(), speedup=speedup) as aws:
         world = build_world(aws)
         record = run_input(world, document, input_file=str(event_file), faults=FaultPlan(faults))
-    out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        record.report_files = _fetch_reports(world, record, out_dir)
     (out_dir / "run.json").write_text(record.to_json())
     return record

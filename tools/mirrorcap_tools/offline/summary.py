@@ -27,6 +27,11 @@ def _collapse(states: list[str]) -> str:
     return " -> ".join(parts)
 
 
+def _short_link(line: str) -> str:
+    """Presigned query strings are long and useless offline; keep where the link points."""
+    return line.split("?X-Amz-", 1)[0] + " (presigned)" if "?X-Amz-" in line else line
+
+
 def human_summary(record: Any, run_json: Path) -> str:
     lines = [f"mirrorcap offline run of {record.input_file}"]
     status = record.status
@@ -51,5 +56,10 @@ def human_summary(record: Any, run_json: Path) -> str:
     lines.append(f"  time       {record.virtual_seconds:.0f} s of emulated AWS time in {record.wall_seconds:.1f} s")
     for note in record.notes:
         lines.append(f"  note       {note}")
+    for path in record.report_files:
+        lines.append(f"  report     {path}")
     lines.append(f"  details    {run_json}")
+    for notification in record.notifications:
+        lines += ["", f"Notification sent: {notification['subject']}", ""]
+        lines += [f"    {_short_link(line)}" for line in notification["message"].splitlines()]
     return "\n".join(lines)

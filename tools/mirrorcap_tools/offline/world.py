@@ -57,6 +57,7 @@ SOURCE_INSTANCES = (
 class OfflineWorld:
     aws: OfflineAws
     bucket: str
+    inbox_url: str  # an SQS queue subscribed to the notifications topic: what subscribers would receive
     state_machine_arn: str
     parameters: dict[str, str]
     sources: dict[str, str]  # name -> instance id
@@ -88,6 +89,8 @@ def build_world(aws: OfflineAws, parameter_overrides: dict[str, str] | None = No
         KeySchema=[{"AttributeName": "source", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    topic_arn = boto3.client("sns", region_name=aws.region).create_topic(Name="mirrorcap-offline-captures")["TopicArn"]
+    inbox_url = _subscribe_inbox(aws.region, topic_arn)
     collector_role = _role(iam, "mirrorcap-offline-collector", "ec2.amazonaws.com")
     profile = iam.create_instance_profile(InstanceProfileName="mirrorcap-offline-collector")["InstanceProfile"]
     iam.add_role_to_instance_profile(
@@ -103,6 +106,7 @@ def build_world(aws: OfflineAws, parameter_overrides: dict[str, str] | None = No
             "CaptureBucket": CAPTURE_BUCKET,
             "CollectorRole": "mirrorcap-offline-collector",
             "SourceLockTable": LOCK_TABLE,
+            "CaptureNotificationsTopic": topic_arn,
         },
         attributes={
             "CaptureBucket.Arn": f"arn:aws:s3:::{CAPTURE_BUCKET}",
@@ -121,11 +125,20 @@ def build_world(aws: OfflineAws, parameter_overrides: dict[str, str] | None = No
     return OfflineWorld(
         aws=aws,
         bucket=CAPTURE_BUCKET,
+        inbox_url=inbox_url,
         state_machine_arn=state_machine_arn,
         parameters=parameters,
         sources=sources,
         baseline=_existing_ids(ec2),
     )
+
+
+def _subscribe_inbox(region: str, topic_arn: str) -> str:
+    sqs = boto3.client("sqs", region_name=region)
+    queue_url = sqs.create_queue(QueueName="mirrorcap-offline-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns", region_name=region).subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return queue_url
 
 
 def _launch_source(ec2: Any, aws: OfflineAws, subnet_id: str, image_id: str, source: SourceInstance) -> str:
