@@ -1,8 +1,9 @@
 """TeardownCapture: delete everything one capture created, in the order AWS requires.
 
 session -> filter and target (in use while a session uses them) -> terminate the collector -> once it
-is terminated, its security group (DependencyViolation before) -> the source's capture lock. Resources are found by the capture's
-tags, not taken from the state, so teardown also cleans up after a step that failed halfway through.
+is terminated, its security group (DependencyViolation before) -> the source's capture lock.
+Resources are found by the capture's tags, not taken from the state, so teardown also cleans up after
+a step that failed halfway through.
 Idempotent: NotFound counts as done, and a call that finds nothing left reports complete.
 """
 
