@@ -9,7 +9,7 @@ failing with AWS's own error codes:
 - ssm_agent:     agent registration, SendCommand to named online instances, command status over time
 - lambda_runtime: Lambda Invoke runs the real handlers in-process, errors as the Python runtime reports them
 - stepfunctions_input: StartExecution refuses input that is not JSON with InvalidExecutionInput
-- and here: Wait states and Retry intervals pass on the virtual clock.
+- and here: Wait states, Retry intervals and Task timeouts pass on the virtual clock.
 
 It is written against exactly moto 5.2.5 (MOTO_VERSION): moto's internals are what it patches, so any
 other version is refused instead of half-working (tests/emulation pin every behaviour it relies on).
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import types
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -29,6 +30,7 @@ import moto
 from mirrorcap import runtime
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
 from mirrorcap_tools.emulation import stepfunctions_input
@@ -39,6 +41,9 @@ from mirrorcap_tools.emulation.lambda_runtime import InProcessLambdaRuntime
 from mirrorcap_tools.emulation.ssm_agent import CommandExecutor, SsmAgents
 
 MOTO_VERSION = "5.2.5"
+# Real seconds a Task may take beyond its scaled TimeoutSeconds: in-process handlers share two cores with
+# moto and with each other (20 concurrent executions in tests), and their work is not virtual time.
+TASK_PROCESSING_ALLOWANCE = 10.0
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 OFFLINE_ENVIRONMENT = {
@@ -94,6 +99,15 @@ class OfflineAws:
         def wait_interval(wait_function: WaitFunction, env: Any, wait_seconds: int) -> None:
             clock.wait(env.program_state_event, wait_seconds)
 
+        class TaskTimeoutEvent(threading.Event):
+            """The event a Task's TimeoutSeconds is waited on: virtual seconds, like every other wait, plus
+            real time for the in-process handler's own work (which the virtual clock cannot discount)."""
+
+            def wait(self, timeout: float | None = None) -> bool:
+                if timeout is None:
+                    return super().wait(None)
+                return super().wait(clock.real_seconds(timeout) + TASK_PROCESSING_ALLOWANCE)
+
         return [
             *self.lifecycle.patches(),
             *self.mirroring.patches(),
@@ -102,6 +116,7 @@ class OfflineAws:
             *stepfunctions_input.patches(),
             (WaitFunction, "_wait_interval", wait_interval),
             (retrier_decl, "time", types.SimpleNamespace(sleep=clock.sleep)),
+            (execute_state, "threading", types.SimpleNamespace(Event=TaskTimeoutEvent)),
         ]
 
     def __enter__(self) -> OfflineAws:
@@ -122,4 +137,5 @@ class OfflineAws:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.lambdas.release_hung()
         self._stack.close()

@@ -20,6 +20,7 @@ from typing import Any
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 Handler = Callable[[dict[str, Any], Any], Any]
+HANG_REAL_SECONDS = 15.0  # a hung handler blocks this long (real time) unless released: past any Task timeout
 
 # The function whose handler is running in this thread (offline tools attribute AWS calls to it).
 current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_function", default=None)
@@ -48,11 +49,23 @@ class Invocation:
     error_type: str | None
 
 
+class InjectedCrash(RuntimeError):
+    """A handler made to fail by a fault plan (stands for any bug that escapes a function)."""
+
+
+@dataclass
+class FunctionFault:
+    kind: str  # "crash": the handler raises; "hang": it outlives any Task timeout, then does its work
+    times: int | None = None  # None: every invocation
+
+
 class InProcessLambdaRuntime:
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
+        self._release = threading.Event()
         self.invocations: list[Invocation] = []
+        self.faults: dict[str, FunctionFault] = {}
 
     def register(self, function_name: str, handler: Handler) -> None:
         self._handlers[function_name] = handler
@@ -66,6 +79,7 @@ class InProcessLambdaRuntime:
         context = LambdaContext(function_name=name, invoked_function_arn=function_name)
         token = current_function.set(name)
         try:
+            self._apply_fault(name)
             result = handler(event, context)
         except Exception as exc:  # the runtime reports every unhandled exception the same way
             with self._lock:
@@ -84,6 +98,21 @@ class InProcessLambdaRuntime:
         with self._lock:
             self.invocations.append(Invocation(name, event, None))
         return json.dumps(result).encode()
+
+    def _apply_fault(self, name: str) -> None:
+        with self._lock:
+            fault = self.faults.get(name)
+            if fault is None or fault.times == 0:
+                return
+            if fault.times is not None:
+                fault.times -= 1
+        if fault.kind == "crash":
+            raise InjectedCrash(f"{name} crashed (injected by the offline fault plan)")
+        # Outlive the Task's timeout; like a real Lambda, carry on afterwards (the work must be idempotent).
+        self._release.wait(HANG_REAL_SECONDS)
+
+    def release_hung(self) -> None:
+        self._release.set()
 
     def patch_target(self) -> tuple[type, str, Callable[..., bytes]]:
         """What to patch on moto: (class, method name, replacement)."""

@@ -3,7 +3,8 @@
 `ec2:CreateTrafficMirrorSession=TrafficMirrorSourcesPerTargetLimitExceeded` makes every such call by
 the workflow's functions fail with that error code (optionally only the first N times: `...=Code*2`).
 Faults apply to the functions' own AWS calls, before the request is sent, as a ClientError with
-AWS's error shape.
+AWS's error shape. `lambda:CreateMirrorSessionFunction=crash` makes the function itself raise, and
+`...=hang` makes it outlive its Task's timeout (States.Timeout).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+
+from mirrorcap_tools.emulation.lambda_runtime import FunctionFault, InProcessLambdaRuntime
 
 
 @dataclass
@@ -40,9 +43,12 @@ class FaultPlan:
         self.injected: list[str] = []
         self._lock = threading.Lock()
 
-    def register(self, session: boto3.session.Session) -> None:
+    def register(self, session: boto3.session.Session, lambdas: InProcessLambdaRuntime) -> None:
         for fault in self.faults:
-            session.events.register(f"before-call.{fault.service}.{fault.operation}", self._handler(fault))
+            if fault.service == "lambda":
+                lambdas.faults[fault.operation] = FunctionFault(fault.code, fault.times)
+            else:
+                session.events.register(f"before-call.{fault.service}.{fault.operation}", self._handler(fault))
 
     def _handler(self, fault: Fault) -> Any:
         def fail(**_: Any) -> None:

@@ -120,7 +120,8 @@ def _instrument_functions(world: OfflineWorld, faults: FaultPlan) -> ResourceLed
     ledger = ResourceLedger(world.aws.region)
     session = boto3.session.Session(region_name=world.aws.region)
     ledger.register(session)
-    faults.register(session)
+    world.aws.lambdas.faults.clear()
+    faults.register(session, world.aws.lambdas)
     runtime.configure(clients=runtime.AwsClients(session), clock=world.aws.clock.now)
     return ledger
 
