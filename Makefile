@@ -5,7 +5,9 @@ VENV := .venv
 SAM_VENV := .venv-sam
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint validate build bench clean
+CHECKOV_VENV := .venv-checkov
+
+.PHONY: demo test lint validate build scan bench clean
 
 $(STAMP): pyproject.toml layers/mirrorcap/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +35,15 @@ lint: $(STAMP)
 validate: $(SAM_VENV)/bin/sam
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
 
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==3.3.30'
+
+## scan: checkov over the template; each skipped check has its reason in .checkov.yaml
+scan: $(CHECKOV_VENV)/bin/checkov
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
+
 ## build: sam build without Docker and without the Lambda runtime's Python (see build-* targets below)
 build: $(SAM_VENV)/bin/sam
 	$(SAM_VENV)/bin/sam build
@@ -41,7 +52,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam demo-output .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam demo-output .pytest_cache
 
 # --- sam build: BuildMethod makefile (ContextPath .) --------------------------------------------------
 # SAM runs these from the resource's CodeUri with ARTIFACTS_DIR set. Wheels are fetched for the Lambda
