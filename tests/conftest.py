@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mirrorcap_tools.template import PROJECT_ROOT
-
-EVENTS = PROJECT_ROOT / "events"
-# Virtual seconds per real second in integration tests: a 300 s capture window takes 0.15 s.
-TEST_SPEEDUP = 2000.0
+from samples import TEST_SPEEDUP
 
 
 @pytest.fixture(scope="session")
@@ -41,11 +36,3 @@ def offline(sample_pcap: Path, request: pytest.FixtureRequest) -> Iterator:
     parameters = options.pop("parameters", None)
     with OfflineAws(collector, speedup=options.pop("speedup", TEST_SPEEDUP), **options) as aws:
         yield build_world(aws, parameters)
-
-
-def event_text(relative: str) -> str:
-    return (EVENTS / relative).read_text()
-
-
-def event(relative: str) -> dict:
-    return json.loads(event_text(relative))

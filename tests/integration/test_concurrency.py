@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from conftest import event_text
+import pytest
+
 from mirrorcap_tools.offline.runner import run_input
 from mirrorcap_tools.offline.world import SOURCE_INSTANCES
+from samples import event_text
 
 
 def _outcomes(record) -> Counter:
@@ -21,6 +23,7 @@ def _outcomes(record) -> Counter:
     )
 
 
+@pytest.mark.parametrize("offline", [{"speedup": 100}], indirect=True)
 def test_a_burst_of_one_alarm_yields_one_capture(offline) -> None:
     record = run_input(offline, [event_text("triggers/alarm.json")] * 6)
 
@@ -33,6 +36,8 @@ def test_a_burst_of_one_alarm_yields_one_capture(offline) -> None:
     assert record.resources_left == 0, record.resources
 
 
+# Virtual time runs from real time: a loaded machine must not age the locks (their lifetime is virtual).
+@pytest.mark.parametrize("offline", [{"speedup": 100}], indirect=True)
 def test_twenty_requests_on_five_sources(offline) -> None:
     sources = [s.instance_id for s in SOURCE_INSTANCES if s.instance_type != "t2.micro"]
     assert len(sources) == 5

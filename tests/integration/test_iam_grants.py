@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import fnmatch
 
-from conftest import event_text
 from mirrorcap_tools.offline.faults import Fault, FaultPlan
 from mirrorcap_tools.offline.runner import _instrument_functions, run_input
 from mirrorcap_tools.template import load_template, resources_of_type
+from samples import event_text
 from test_sweeper import _start_and_wait_for
 
 # API operation -> IAM action, where the two differ.

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import EVENTS, event_text
 from mirrorcap_tools.offline.runner import run_input
+from samples import EVENTS, event_text
 
 TRIGGERS = sorted(p.name for p in (EVENTS / "triggers").glob("*.json"))
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import event_text
 from mirrorcap.naming import resource_tags, tag_specifications
 from mirrorcap.tagged import managed_resources
 from mirrorcap_tools.offline.world import LOCK_TABLE
+from samples import event_text
 
 
 def _sweep(world) -> dict:
@@ -103,3 +103,36 @@ def test_dry_run_reports_without_deleting(offline) -> None:
 
     assert report["dry_run"] is True and len(report["swept"]) == 1 and report["deleted"] == []
     assert managed_resources().instances
+
+
+def test_a_redriven_teardown_finishes_what_a_partial_one_left(offline) -> None:
+    arn = _start_and_wait_for(offline, json.dumps({"instance_id": "i-0123456789abcdef0", "duration_seconds": 3600}),
+                              "WaitCaptureWindow")  # fmt: skip
+    sfn = offline.client("stepfunctions")
+    history = sfn.get_execution_history(executionArn=arn)["events"]
+    sfn.stop_execution(executionArn=arn)
+    capture = next(
+        json.loads(e["stateExitedEventDetails"]["output"])["capture"]
+        for e in history
+        if e.get("stateExitedEventDetails", {}).get("name") == "ResolveRequest"
+    )
+    # A partial teardown: someone deleted the session and the filter by hand, then the run died.
+    ec2 = offline.client("ec2")
+    session = managed_resources(capture["capture_id"]).sessions[0]
+    ec2.delete_traffic_mirror_session(TrafficMirrorSessionId=session["TrafficMirrorSessionId"])
+    ec2.delete_traffic_mirror_filter(TrafficMirrorFilterId=session["TrafficMirrorFilterId"])
+
+    teardown = {"capture": capture, "teardown": {"attempt": 0}}
+    rounds = []
+    for _ in range(5):
+        response = offline.client("lambda").invoke(FunctionName="TeardownCaptureFunction", Payload=json.dumps(teardown))
+        teardown["teardown"] = json.loads(response["Payload"].read())
+        rounds.append(teardown["teardown"])
+        if teardown["teardown"]["complete"]:
+            break
+        offline.aws.clock.sleep(20)  # the state machine's WaitForTeardown
+
+    assert rounds[-1]["complete"], rounds
+    assert _everything_gone(offline)
+    again = offline.client("lambda").invoke(FunctionName="TeardownCaptureFunction", Payload=json.dumps(teardown))
+    assert json.loads(again["Payload"].read())["complete"], "a teardown of nothing is complete"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import event
 from mirrorcap.errors import CompositeAlarmNotSupported, InvalidCaptureRequest
 from mirrorcap.workflow.resolve import alarm_instance_ids
+from samples import event
 
 ALARM = event("triggers/alarm.json")["detail"]
 METRIC_MATH = event("triggers/alarm-metric-math.json")["detail"]

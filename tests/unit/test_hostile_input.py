@@ -10,9 +10,8 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from mirrorcap.errors import InvalidCaptureRequest
-from mirrorcap.models import ResolveRequestInput, Resolution
+from mirrorcap.models import Resolution, ResolveRequestInput
 from mirrorcap.settings import load_settings
 from mirrorcap.tagged import managed_resources
 from mirrorcap.workflow.resolve import resolve_request

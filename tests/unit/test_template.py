@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import EVENTS
 from mirrorcap.settings import Settings
 from mirrorcap_tools.offline.world import load_handler
 from mirrorcap_tools.template import PROJECT_ROOT, load_template, resources_of_type
+from samples import EVENTS
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]

@@ -64,6 +64,7 @@ class InstanceLifecycle:
         terminate_instances = InstanceBackend.terminate_instances
         delete_security_group = SecurityGroupBackend.delete_security_group
         describe_instances = EC2Response.describe_instances
+        describe_instance_status = EC2Response.describe_instance_status
 
         def booting(backend: Any, *args: Any, **kwargs: Any) -> Any:
             reservation = run_instances(backend, *args, **kwargs)
@@ -96,6 +97,9 @@ class InstanceLifecycle:
 
         def delete_group(backend: Any, name: str | None = None, group_id: str | None = None) -> Any:
             lifecycle.advance()
+            if group_id is None and name is not None:
+                group = backend.get_security_group_by_name_or_id(name)
+                group_id = group.id if group else None
             for reservation in backend.all_reservations():
                 for instance in reservation.instances:
                     if instance._state.name != "terminated" and any(
@@ -108,11 +112,16 @@ class InstanceLifecycle:
             lifecycle.advance()
             return describe_instances(response)
 
+        def status(response: EC2Response) -> Any:
+            lifecycle.advance()
+            return describe_instance_status(response)
+
         return [
             (InstanceBackend, "run_instances", booting),
             (InstanceBackend, "terminate_instances", shutting_down),
             (SecurityGroupBackend, "delete_security_group", delete_group),
             (EC2Response, "describe_instances", describe),
+            (EC2Response, "describe_instance_status", status),
         ]
 
 

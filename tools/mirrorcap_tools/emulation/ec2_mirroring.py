@@ -141,7 +141,7 @@ class TrafficMirroringRules:
         if operation == "create_traffic_mirror_filter_rule":
             return self._create_rule(response)
         if operation == "create_traffic_mirror_filter":
-            self._check_account_quota(backend.traffic_mirror_filters, "filters")
+            self._check_account_quota(backend.traffic_mirror_filters, "filter")
             result = original(response)
             filter_id = result.result["TrafficMirrorFilter"]["TrafficMirrorFilterId"]
             with self._lock:
@@ -156,7 +156,10 @@ class TrafficMirroringRules:
 
     def _check_account_quota(self, existing: dict, kind: str) -> None:
         if len(existing) >= RESOURCES_PER_ACCOUNT:
-            raise _fail("TrafficMirrorLimitExceeded", f"You have reached the limit of {RESOURCES_PER_ACCOUNT} {kind}.")
+            raise _fail(
+                f"TrafficMirror{kind.capitalize()}LimitExceeded",
+                f"You have reached the limit of {RESOURCES_PER_ACCOUNT} traffic mirror {kind}s.",
+            )
 
     def _interface(self, backend: Any, interface_id: str | None) -> Any:
         if not interface_id:
@@ -171,14 +174,14 @@ class TrafficMirroringRules:
 
     def _check_target(self, response: EC2Response) -> None:
         backend = response.ec2_backend
-        self._check_account_quota(backend.traffic_mirror_targets, "targets")
+        self._check_account_quota(backend.traffic_mirror_targets, "target")
         interface_id = response._get_param("NetworkInterfaceId")
         interface = self._interface(backend, interface_id)
         if getattr(interface, "interface_type", "interface") != "interface":
             raise _fail("InvalidParameterValue", f"Network interface {interface_id} is not of type interface.")
         if any(s.network_interface_id == interface_id for s in backend.traffic_mirror_sessions.values()):
             raise _fail(
-                "InvalidParameterValue",
+                "InterfaceInUseByTrafficMirrorSession",
                 f"Network interface {interface_id} is a traffic mirror source and cannot be a target.",
             )
         instance = getattr(interface, "instance", None)
@@ -191,7 +194,7 @@ class TrafficMirroringRules:
 
     def _check_session(self, response: EC2Response) -> None:
         backend = response.ec2_backend
-        self._check_account_quota(backend.traffic_mirror_sessions, "sessions")
+        self._check_account_quota(backend.traffic_mirror_sessions, "session")
         interface_id = response._get_param("NetworkInterfaceId")
         target_id = response._get_param("TrafficMirrorTargetId")
         filter_id = response._get_param("TrafficMirrorFilterId")
@@ -213,7 +216,7 @@ class TrafficMirroringRules:
         if target.network_interface_id == interface_id or any(
             t.network_interface_id == interface_id for t in backend.traffic_mirror_targets.values()
         ):
-            raise _fail("InvalidParameterValue", f"Network interface {interface_id} is a traffic mirror target.")
+            raise _fail("InterfaceInUseByTrafficMirrorTarget", f"Network interface {interface_id} is a traffic mirror target.")
         source = getattr(interface, "instance", None)
         if source is not None and (
             source.instance_type.startswith(_UNSUPPORTED_PREFIXES) or ".metal" in source.instance_type
@@ -366,14 +369,15 @@ class TrafficMirroringRules:
         params = response._get_params()
         filter_id = params.get("TrafficMirrorFilterId")
         extras = self._filter_extras(backend, filter_id)
-        for service in [*params.get("AddNetworkService", []), *params.get("RemoveNetworkService", [])]:
+        added, removed = params.get("AddNetworkServices", []), params.get("RemoveNetworkServices", [])
+        for service in [*added, *removed]:
             if service != "amazon-dns":
                 raise _fail("InvalidParameterValue", f"Invalid network service '{service}'.")
         with self._lock:
-            for service in params.get("AddNetworkService", []):
+            for service in added:
                 if service not in extras.network_services:
                     extras.network_services.append(service)
-            for service in params.get("RemoveNetworkService", []):
+            for service in removed:
                 if service in extras.network_services:
                     extras.network_services.remove(service)
         mirror_filter = backend.traffic_mirror_filters[filter_id].to_dict()

@@ -19,6 +19,8 @@ from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from mirrorcap_tools.emulation.errors import AwsError
+
 Handler = Callable[[dict[str, Any], Any], Any]
 HANG_REAL_SECONDS = 15.0  # a hung handler blocks this long (real time) unless released: past any Task timeout
 
@@ -49,6 +51,10 @@ class Invocation:
     error_type: str | None
 
 
+class _MarshalError(Exception):
+    """The handler returned something JSON cannot encode (the runtime's Runtime.MarshalError)."""
+
+
 class InjectedCrash(RuntimeError):
     """A handler made to fail by a fault plan (stands for any bug that escapes a function)."""
 
@@ -75,19 +81,27 @@ class InProcessLambdaRuntime:
         handler = self._handlers.get(name)
         if handler is None:
             raise KeyError(f"no in-process handler registered for Lambda function {name!r}")
-        event = json.loads(body or "{}")
+        try:
+            event = json.loads(body or "{}")
+        except ValueError as exc:
+            raise AwsError("InvalidRequestContentException", f"Could not parse request body into json: {exc}") from None
         context = LambdaContext(function_name=name, invoked_function_arn=function_name)
         token = current_function.set(name)
         try:
             self._apply_fault(name)
             result = handler(event, context)
+            try:
+                payload = json.dumps(result).encode()
+            except (TypeError, ValueError) as exc:
+                raise _MarshalError(f"Unable to marshal response: {exc}") from None
         except Exception as exc:  # the runtime reports every unhandled exception the same way
+            error_type = "Runtime.MarshalError" if isinstance(exc, _MarshalError) else type(exc).__name__
             with self._lock:
-                self.invocations.append(Invocation(name, event, type(exc).__name__))
+                self.invocations.append(Invocation(name, event, error_type))
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(
                 {
-                    "errorType": type(exc).__name__,
+                    "errorType": error_type,
                     "errorMessage": str(exc),
                     "requestId": context.aws_request_id,
                     "stackTrace": traceback.format_tb(exc.__traceback__),
@@ -97,7 +111,7 @@ class InProcessLambdaRuntime:
             current_function.reset(token)
         with self._lock:
             self.invocations.append(Invocation(name, event, None))
-        return json.dumps(result).encode()
+        return payload
 
     def _apply_fault(self, name: str) -> None:
         with self._lock:

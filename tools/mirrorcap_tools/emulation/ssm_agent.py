@@ -59,6 +59,14 @@ class _Run:
     outcome: CommandOutcome | None = None
 
 
+def _overall(statuses: list[str]) -> str:
+    """A command's status from its invocations': still running while any runs, else the worst outcome."""
+    for status in ("InProgress", "Failed", "TimedOut", "Cancelled"):
+        if status in statuses:
+            return status
+    return "Success"
+
+
 class SsmAgents:
     def __init__(
         self,
@@ -72,7 +80,7 @@ class SsmAgents:
         self.executor = executor
         self.registration_seconds = registration_seconds  # None: the agent never comes online
         self._lock = threading.RLock()
-        self._runs: dict[str, _Run] = {}
+        self._runs: dict[tuple[str, str], _Run] = {}  # (command id, instance id)
 
     def ping_status(self, instance: Any) -> str | None:
         if self.registration_seconds is None or not instance.iam_instance_profile:
@@ -96,15 +104,16 @@ class SsmAgents:
 
         def invocation(response: SimpleSystemManagerResponse) -> ActionResult:
             command_id = response._get_param("CommandId")
-            if command_id not in agents._runs:
+            if not agents._ours(command_id):
                 return get_invocation(response)
             return ActionResult(agents._invocation(command_id, response._get_param("InstanceId")))
 
         def listed(response: SimpleSystemManagerResponse) -> ActionResult:
             result = list_commands(response)
             for command in result.result["Commands"]:
-                if command["CommandId"] in agents._runs:
-                    command["Status"] = agents._status(agents._runs[command["CommandId"]]).status
+                runs = [run for (cid, _), run in agents._runs.items() if cid == command["CommandId"]]
+                if runs:
+                    command["Status"] = _overall([agents._status(run).status for run in runs])
             return result
 
         return [
@@ -175,7 +184,7 @@ class SsmAgents:
                 )
                 duration, finish = self.executor.plan(sent)
                 started = self.clock.elapsed()
-                self._runs[command.command_id] = _Run(sent, started, started + duration, finish)
+                self._runs[command.command_id, instance_id] = _Run(sent, started, started + duration, finish)
         return ActionResult({"Command": command.response_object()})
 
     def _status(self, run: _Run) -> CommandOutcome:
@@ -186,9 +195,12 @@ class SsmAgents:
                 run.outcome = run.finish()
             return run.outcome
 
+    def _ours(self, command_id: str) -> bool:
+        return any(cid == command_id for cid, _ in self._runs)
+
     def _invocation(self, command_id: str, instance_id: str) -> dict[str, Any]:
-        run = self._runs[command_id]
-        if run.command.instance.id != instance_id:
+        run = self._runs.get((command_id, instance_id))
+        if run is None:
             raise AwsError("InvocationDoesNotExist", "An error occurred (InvocationDoesNotExist)")
         outcome = self._status(run)
         return {

@@ -30,7 +30,8 @@ SEQUENTIAL = TransferConfig(use_threads=False)
 
 def report_capture(data: ReportInput, settings: Settings) -> CaptureReport:
     artifacts = data.artifacts
-    pcaps = [o.key for o in artifacts.objects if o.key.endswith(".pcap")]
+    # The manifest lists only pcaps; an empty one (nothing mirrored in its rotation slot) has no records.
+    pcaps = [o.key for o in artifacts.objects if o.bytes > 0]
     if not pcaps:
         raise NothingToReport(f"no pcap to report on under s3://{artifacts.bucket}/{artifacts.prefix}")
     s3 = aws().s3

@@ -1,0 +1,22 @@
+"""Sample inputs and settings shared by the test tiers (import as `samples`: tests/ is on pythonpath).
+
+Not in conftest.py: a tier's own conftest.py would shadow this one for `from conftest import ...`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from mirrorcap_tools.template import PROJECT_ROOT
+
+EVENTS = PROJECT_ROOT / "events"
+# Virtual seconds per real second in integration tests: a 300 s capture window takes 0.15 s.
+TEST_SPEEDUP = 2000.0
+
+
+def event_text(relative: str) -> str:
+    return (EVENTS / relative).read_text()
+
+
+def event(relative: str) -> dict:
+    return json.loads(event_text(relative))
