@@ -19,10 +19,16 @@ IAM_ACTION_FOR = {"s3:ListObjectsV2": "s3:ListBucket", "s3:HeadObject": "s3:GetO
 DESTRUCTIVE = ("ec2:Delete", "ec2:Terminate", "ec2:Revoke", "ec2:Authorize")
 
 
+TEMPLATE = load_template()
+
+
 def _statements(function: dict) -> list[dict]:
+    """Inline statements and those of the template's managed policies the function references."""
     statements = []
     for policy in function["Properties"].get("Policies", []):
-        statements += policy.get("Statement", []) if isinstance(policy, dict) else []
+        if set(policy) == {"Ref"}:
+            policy = TEMPLATE["Resources"][policy["Ref"]]["Properties"]["PolicyDocument"]
+        statements += policy.get("Statement", [])
     return statements
 
 
@@ -65,7 +71,7 @@ def _exercise(world) -> set[tuple[str, str]]:
 
 
 def test_every_call_is_granted_to_the_function_that_makes_it(offline) -> None:
-    functions = resources_of_type(load_template(), "AWS::Serverless::Function")
+    functions = resources_of_type(TEMPLATE, "AWS::Serverless::Function")
     calls = _exercise(offline)
 
     missing = sorted(

@@ -216,7 +216,9 @@ class TrafficMirroringRules:
         if target.network_interface_id == interface_id or any(
             t.network_interface_id == interface_id for t in backend.traffic_mirror_targets.values()
         ):
-            raise _fail("InterfaceInUseByTrafficMirrorTarget", f"Network interface {interface_id} is a traffic mirror target.")
+            raise _fail(
+                "InterfaceInUseByTrafficMirrorTarget", f"Network interface {interface_id} is a traffic mirror target."
+            )
         source = getattr(interface, "instance", None)
         if source is not None and (
             source.instance_type.startswith(_UNSUPPORTED_PREFIXES) or ".metal" in source.instance_type
@@ -296,13 +298,16 @@ class TrafficMirroringRules:
         result = original(response)
         filters = []
         for mirror_filter in result.result["TrafficMirrorFilters"]:
-            item = mirror_filter.to_dict() if hasattr(mirror_filter, "to_dict") else dict(mirror_filter)
-            extras = self._filters.get(item["TrafficMirrorFilterId"], _FilterExtras())
-            item["IngressFilterRules"] = [r for r in extras.rules if r["TrafficDirection"] == "ingress"]
-            item["EgressFilterRules"] = [r for r in extras.rules if r["TrafficDirection"] == "egress"]
-            item["NetworkServices"] = list(extras.network_services)
-            filters.append(item)
+            filters.append(self._with_extras(mirror_filter.to_dict()))
         return ActionResult({"TrafficMirrorFilters": filters})
+
+    def _with_extras(self, mirror_filter: dict[str, Any]) -> dict[str, Any]:
+        """moto's filter as AWS describes it: with its rules and network services."""
+        extras = self._filters.get(mirror_filter["TrafficMirrorFilterId"], _FilterExtras())
+        mirror_filter["IngressFilterRules"] = [r for r in extras.rules if r["TrafficDirection"] == "ingress"]
+        mirror_filter["EgressFilterRules"] = [r for r in extras.rules if r["TrafficDirection"] == "egress"]
+        mirror_filter["NetworkServices"] = list(extras.network_services)
+        return mirror_filter
 
     def _filter_extras(self, backend: Any, filter_id: str | None) -> _FilterExtras:
         if not filter_id or filter_id not in backend.traffic_mirror_filters:
@@ -380,11 +385,9 @@ class TrafficMirroringRules:
             for service in removed:
                 if service in extras.network_services:
                     extras.network_services.remove(service)
-        mirror_filter = backend.traffic_mirror_filters[filter_id].to_dict()
-        mirror_filter["NetworkServices"] = list(extras.network_services)
-        mirror_filter["IngressFilterRules"] = [r for r in extras.rules if r["TrafficDirection"] == "ingress"]
-        mirror_filter["EgressFilterRules"] = [r for r in extras.rules if r["TrafficDirection"] == "egress"]
-        return ActionResult({"TrafficMirrorFilter": mirror_filter})
+        return ActionResult(
+            {"TrafficMirrorFilter": self._with_extras(backend.traffic_mirror_filters[filter_id].to_dict())}
+        )
 
 
 # --- parameter checks, with EC2's wording ---------------------------------------------------------------

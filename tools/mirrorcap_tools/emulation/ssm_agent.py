@@ -128,16 +128,26 @@ class SsmAgents:
         return {i.id: i for r in backend.all_reservations() for i in r.instances}
 
     def _information(self, response: SimpleSystemManagerResponse) -> list[dict[str, Any]]:
-        wanted: set[str] | None = None
-        for item in response._get_param("Filters", []) or []:
-            if item.get("Key") == "InstanceIds":
-                wanted = set(item.get("Values", []))
+        filters = {item["Key"]: set(item.get("Values", [])) for item in response._get_param("Filters", []) or []}
+        unsupported = set(filters) - {"InstanceIds", "PingStatus", "PlatformTypes", "ResourceType"}
+        if unsupported or response._get_param("InstanceInformationFilterList"):
+            # Refuse loudly rather than return what AWS would filter out.
+            raise AwsError(
+                "InvalidFilterKey",
+                f"the offline emulation does not filter on {sorted(unsupported) or 'InstanceInformationFilterList'}",
+            )
         result = []
         for instance_id, instance in self._instances(response.current_account, response.region).items():
-            if wanted is not None and instance_id not in wanted:
-                continue
             status = self.ping_status(instance)
             if status is None:
+                continue
+            facts = {
+                "InstanceIds": instance_id,
+                "PingStatus": status,
+                "PlatformTypes": "Linux",
+                "ResourceType": "EC2Instance",
+            }
+            if any(facts[key] not in values for key, values in filters.items()):
                 continue
             result.append({
                 "InstanceId": instance_id,
@@ -163,8 +173,8 @@ class SsmAgents:
                 "InvalidInstanceId",
                 f"Instances [{not_ready or requested}] not in a valid state for account {response.current_account}",
             )
-        original(response)
-        command = response.ssm_backend._commands[-1]
+        sent_id = original(response).result["Command"]["CommandId"]
+        command = response.ssm_backend.get_command_by_id(sent_id)
         # moto adds every instance of the region to a command without Targets; AWS sends to those named.
         command.instance_ids = list(requested)
         command.invocations = [command.invocation_response(i, "aws:runShellScript") for i in requested]
@@ -212,6 +222,7 @@ class SsmAgents:
             "ResponseCode": outcome.response_code,
             "Status": outcome.status,
             "StatusDetails": outcome.status,
-            "StandardOutputContent": outcome.stdout[-24000:],
-            "StandardErrorContent": outcome.stderr[-8000:],
+            # AWS returns the first 24,000 (stdout) and 8,000 (stderr) characters; the rest is in S3 output.
+            "StandardOutputContent": outcome.stdout[:24000],
+            "StandardErrorContent": outcome.stderr[:8000],
         }

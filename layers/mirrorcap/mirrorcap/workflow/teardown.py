@@ -88,18 +88,16 @@ def _delete_mirroring(found: ManagedResources, done: DeletionRound) -> None:
                     TrafficMirrorSessionId=s["TrafficMirrorSessionId"])
         for s in found.sessions
     )  # fmt: skip
-    for mirror_filter in found.filters:
-        filter_id = mirror_filter["TrafficMirrorFilterId"]
-        if sessions_gone:
-            done.delete(filter_id, "delete_traffic_mirror_filter", TrafficMirrorFilterId=filter_id)
-        else:
-            done.pending.append(filter_id)
-    for target in found.targets:
-        target_id = target["TrafficMirrorTargetId"]
-        if sessions_gone:
-            done.delete(target_id, "delete_traffic_mirror_target", TrafficMirrorTargetId=target_id)
-        else:
-            done.pending.append(target_id)
+    # Filters and targets are in use while a session uses them: only once every session is gone.
+    for items, kind in ((found.filters, "Filter"), (found.targets, "Target")):
+        for item in items:
+            resource_id = item[f"TrafficMirror{kind}Id"]
+            if sessions_gone:
+                done.delete(
+                    resource_id, f"delete_traffic_mirror_{kind.lower()}", **{f"TrafficMirror{kind}Id": resource_id}
+                )
+            else:
+                done.pending.append(resource_id)
 
 
 def _terminate_collectors(found: ManagedResources, done: DeletionRound) -> None:
