@@ -6,7 +6,6 @@ import json
 from collections import Counter
 
 import pytest
-
 from mirrorcap_tools.offline.runner import run_input
 from mirrorcap_tools.offline.world import SOURCE_INSTANCES
 from samples import event_text
