@@ -77,3 +77,14 @@ def test_teardown_survives_a_transient_failure(offline) -> None:
     assert record.status == "SUCCEEDED", record.message
     assert faults.injected == ["DeleteTrafficMirrorSession=InternalError"]
     assert record.resources_left == 0
+
+
+@pytest.mark.parametrize("offline", [{"command_outcome": "disk_limit"}], indirect=True)
+def test_a_capture_stopped_by_the_disk_guard_still_delivers(offline) -> None:
+    record = run_input(offline, event_text("triggers/alarm.json"))
+
+    assert record.status == "SUCCEEDED", record.message
+    capture = record.executions[0]
+    assert capture.output["artifacts"]["status"] == "disk_limit"
+    assert "summary_key" in capture.output["report"]
+    assert record.resources_left == 0

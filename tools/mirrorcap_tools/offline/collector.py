@@ -7,7 +7,7 @@ and with the manifest the real script produces. Offline output says so wherever 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from mirrorcap.collector.manifest import MANIFEST_NAME, CaptureManifest, summarize_pcap_file
@@ -29,7 +29,9 @@ SIMULATION_NOTICE = (
 class SampleCaptureCollector:
     def __init__(self, sample: Path = SAMPLE_PCAP, outcome: str = "Success") -> None:
         self.sample = sample
-        self.outcome = outcome  # tests set Failed to see the workflow handle a failing capture
+        # Tests choose: "Failed" (tcpdump never ran, nothing delivered) or "disk_limit" (the disk guard
+        # stopped it: files and manifest delivered, exit code 4, so SSM reports Failed).
+        self.outcome = outcome
 
     def plan(self, command: SentCommand) -> tuple[float, Callable[[], CommandOutcome]]:
         capture_id = command.comment.removeprefix(COMMENT_PREFIX)
@@ -38,18 +40,27 @@ class SampleCaptureCollector:
         started = now()
 
         def finish() -> CommandOutcome:
-            if self.outcome != "Success":
+            if self.outcome == "Failed":
                 return CommandOutcome(
-                    status=self.outcome,
-                    response_code=1,
-                    stderr="tcpdump: ens5: No such device exists (simulated)",
+                    status="Failed", response_code=1, stderr="tcpdump: ens5: No such device exists (simulated)"
                 )
+            if self.outcome == "disk_limit":
+                self._deliver(command, capture_id, started, duration, status="disk_limit", exit_code=4)
+                return CommandOutcome(status="Failed", response_code=4, stderr="stopped: free disk below the reserve")
             self._deliver(command, capture_id, started, duration)
             return CommandOutcome(status="Success", stdout=SIMULATION_NOTICE)
 
         return duration + UPLOAD_SECONDS, finish
 
-    def _deliver(self, command: SentCommand, capture_id: str, started, duration: float) -> None:
+    def _deliver(
+        self,
+        command: SentCommand,
+        capture_id: str,
+        started: datetime,
+        duration: float,
+        status: str = "complete",
+        exit_code: int = 0,
+    ) -> None:
         if not self.sample.is_file():
             raise FileNotFoundError(f"the offline sample capture is missing: {self.sample}")
         s3 = s3_backends[command.account_id]["aws"]
@@ -59,7 +70,7 @@ class SampleCaptureCollector:
         pcap = summarize_pcap_file(self.sample, key)
         manifest = CaptureManifest(
             capture_id=capture_id,
-            status="complete",
+            status=status,
             interface="ens5",
             vni=vni_for(capture_id),
             started_at=started,
@@ -67,6 +78,6 @@ class SampleCaptureCollector:
             files=[pcap],
             packets_captured=pcap.packets,
             packets_dropped_by_kernel=0,
-            exit_code=0,
+            exit_code=exit_code,
         )
         s3.put_object(command.output_bucket, f"{prefix}{MANIFEST_NAME}", manifest.model_dump_json(indent=2).encode())

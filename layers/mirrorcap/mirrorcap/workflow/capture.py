@@ -32,6 +32,8 @@ from mirrorcap.settings import Settings
 
 RUN_SHELL_SCRIPT = "AWS-RunShellScript"
 RUNNING_STATUSES = frozenset({"Pending", "InProgress", "Delayed"})
+# The script exits non-zero for these (so SSM says Failed), but every file it closed is in S3.
+PARTIAL_BUT_DELIVERED = frozenset({"stopped_early", "disk_limit"})
 SSM_OUTPUT_FOLDER = "ssm-output"
 
 
@@ -98,6 +100,10 @@ def collect_capture(data: CollectCaptureInput, settings: Settings) -> CaptureArt
     if status in RUNNING_STATUSES:
         raise CaptureStillRunning(f"capture command {command.command_id} is {status}")
     manifest = _read_manifest(settings.capture_bucket, capture)
+    if status != "Success" and manifest is not None and manifest.status in PARTIAL_BUT_DELIVERED and manifest.files:
+        # Stopped early or by the disk guard: what it captured is in S3 and worth a report.
+        logger.warning("capture ended early", extra={"manifest_status": manifest.status, "files": len(manifest.files)})
+        return _artifacts(settings.capture_bucket, capture, manifest)
     if status != "Success":
         delivered = f"; {len(manifest.files)} file(s) were delivered before it stopped" if manifest else ""
         raise CaptureCommandFailed(f"capture command {command.command_id} ended {status}: {detail}{delivered}")
