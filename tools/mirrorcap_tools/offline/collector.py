@@ -65,7 +65,8 @@ class SampleCaptureCollector:
             raise FileNotFoundError(f"the offline sample capture is missing: {self.sample}")
         s3 = s3_backends[command.account_id]["aws"]
         prefix = capture_prefix(capture_id)
-        key = f"{prefix}{capture_id}-00000.pcap"
+        # The capture script's key layout: <capture-id>-<time slot start>-<size rotation>.pcap
+        key = f"{prefix}{capture_id}-{started:%Y%m%dT%H%M%SZ}-00000.pcap"
         s3.put_object(command.output_bucket, key, self.sample.read_bytes())
         pcap = summarize_pcap_file(self.sample, key)
         manifest = CaptureManifest(
