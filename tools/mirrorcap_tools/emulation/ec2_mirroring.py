@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -151,6 +152,13 @@ class TrafficMirroringRules:
             self._check_target(response)
         elif operation == "create_traffic_mirror_session":
             self._check_session(response)
+            result = original(response)
+            session = result.result["TrafficMirrorSession"]
+            if "VirtualNetworkId" not in session:  # AWS picks one when none is given; moto leaves it out
+                vni = random.randint(VNIS.start, VNIS.stop - 1)
+                backend.traffic_mirror_sessions[session["TrafficMirrorSessionId"]].virtual_network_id = vni
+                session["VirtualNetworkId"] = vni
+            return result
         assert original is not None
         return original(response)
 
@@ -183,6 +191,11 @@ class TrafficMirroringRules:
             raise _fail(
                 "InterfaceInUseByTrafficMirrorSession",
                 f"Network interface {interface_id} is a traffic mirror source and cannot be a target.",
+            )
+        if any(t.network_interface_id == interface_id for t in backend.traffic_mirror_targets.values()):
+            raise _fail(
+                "InterfaceInUseByTrafficMirrorTarget",
+                f"Network interface {interface_id} is already a traffic mirror target.",
             )
         instance = getattr(interface, "instance", None)
         if instance is not None and instance._state.name != "running":
