@@ -78,9 +78,9 @@ def unavailable_reason() -> str | None:
             return f"{tool} is not installed in {venv_bin()} (pip install -e '.[dev]')"
     probe = f"mcprobe-{os.getpid()}-{secrets.token_hex(2)}"
     try:
-        _ip("netns", "add", probe)
-        _ip("-n", probe, "link", "add", "vx0", "type", "vxlan", "id", "1", "dstport", str(VXLAN_PORT), "dev", "lo")
-        _ip("-n", probe, "link", "add", "a0", "type", "veth", "peer", "name", "a1")
+        _ip(f"netns add {probe}")
+        _ip(f"-n {probe} link add vx0 type vxlan id 1 dstport {VXLAN_PORT} dev lo")
+        _ip(f"-n {probe} link add a0 type veth peer name a1")
     except subprocess.CalledProcessError as exc:
         return f"cannot create network namespaces with veth and vxlan devices: {exc.stderr.strip()}"
     finally:
@@ -88,12 +88,13 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+def _ip(command: str) -> None:
+    """`ip <command>`; every word the lab puts in a command is free of spaces and quotes."""
+    subprocess.run(["ip", *command.split()], check=True, capture_output=True, text=True)
 
 
-def _tc(*args: str) -> None:
-    subprocess.run(["tc", *args], check=True, capture_output=True, text=True)
+def _tc(command: str) -> None:
+    subprocess.run(["tc", *command.split()], check=True, capture_output=True, text=True)
 
 
 def in_ns(ns: str, argv: Sequence[str]) -> list[str]:
@@ -154,10 +155,10 @@ def mirror_lab(
     lab = Lab(tag=f"mc{os.getpid() % 100000}{secrets.token_hex(2)}", vni=vni, collector_ifname=collector_ifname)
     try:
         for ns in lab.namespaces:
-            _ip("netns", "add", ns)
+            _ip(f"netns add {ns}")
             # IPv4 only: no neighbour discovery or MLD chatter from the links themselves in the capture.
             subprocess.run(in_ns(ns, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]), check=True)
-            _ip("-n", ns, "link", "set", "lo", "up")
+            _ip(f"-n {ns} link set lo up")
         _wire_source_and_server(lab)
         _wire_collector(lab, default_route)
         _mirror(lab, [vni] if decoy_vni is None else [vni, decoy_vni])
@@ -168,51 +169,49 @@ def mirror_lab(
 
 
 def _wire_source_and_server(lab: Lab) -> None:
-    _ip("-n", lab.source, "link", "add", "app0", "type", "veth", "peer", "name", "app0", "netns", lab.server)
+    _ip(f"-n {lab.source} link add app0 type veth peer name app0 netns {lab.server}")
     for ns, address in ((lab.source, SOURCE_IP), (lab.server, SERVER_IP)):
-        _ip("-n", ns, "addr", "add", f"{address}/24", "dev", "app0")
-        _ip("-n", ns, "link", "set", "app0", "up")
+        _ip(f"-n {ns} addr add {address}/24 dev app0")
+        _ip(f"-n {ns} link set app0 up")
         # A NIC puts wire-sized frames on the wire; without this, veth hands 64 KB TSO super-frames to the
         # mirror and the collector would see packets no real mirror session ever sends.
         _no_offloads(ns, "app0")
 
 
 def _wire_collector(lab: Lab, default_route: bool) -> None:
-    _ip("-n", lab.source, "link", "add", "mir0", "type", "veth", "peer", "name", lab.collector_ifname,
-        "netns", lab.collector)  # fmt: skip
+    _ip(f"-n {lab.source} link add mir0 type veth peer name {lab.collector_ifname} netns {lab.collector}")
     for ns, ifname, address in (
         (lab.source, "mir0", MIRROR_SOURCE_IP),
         (lab.collector, lab.collector_ifname, COLLECTOR_IP),
     ):
-        _ip("-n", ns, "link", "set", ifname, "mtu", str(COLLECTOR_MTU))
-        _ip("-n", ns, "addr", "add", f"{address}/24", "dev", ifname)
-        _ip("-n", ns, "link", "set", ifname, "up")
+        _ip(f"-n {ns} link set {ifname} mtu {COLLECTOR_MTU}")
+        _ip(f"-n {ns} addr add {address}/24 dev {ifname}")
+        _ip(f"-n {ns} link set {ifname} up")
         _no_offloads(ns, ifname)
     if default_route:
-        _ip("-n", lab.collector, "route", "add", "default", "via", MIRROR_SOURCE_IP, "dev", lab.collector_ifname)
+        _ip(f"-n {lab.collector} route add default via {MIRROR_SOURCE_IP} dev {lab.collector_ifname}")
 
 
 def _no_offloads(ns: str, ifname: str) -> None:
-    subprocess.run(
-        in_ns(ns, ["ethtool", "-K", ifname, "tso", "off", "gso", "off", "gro", "off"]),
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+    argv = in_ns(ns, ["ethtool", "-K", ifname, "tso", "off", "gso", "off", "gro", "off"])
+    subprocess.run(argv, check=True, capture_output=True, text=True)
 
 
 def _mirror(lab: Lab, vnis: list[int]) -> None:
     """One mirror session per VNI: a vxlan device towards the collector, fed by tc mirred from app0 both ways."""
     devices = [f"vx{i}" for i in range(len(vnis))]
     for device, vni in zip(devices, vnis, strict=True):
-        _ip("-n", lab.source, "link", "add", device, "type", "vxlan", "id", str(vni), "remote", COLLECTOR_IP,
-            "local", MIRROR_SOURCE_IP, "dstport", str(VXLAN_PORT), "dev", "mir0")  # fmt: skip
-        _ip("-n", lab.source, "link", "set", device, "mtu", str(COLLECTOR_MTU - 50), "up")
+        _ip(
+            f"-n {lab.source} link add {device} type vxlan id {vni} remote {COLLECTOR_IP} local {MIRROR_SOURCE_IP}"
+            f" dstport {VXLAN_PORT} dev mir0"
+        )
+        _ip(f"-n {lab.source} link set {device} mtu {COLLECTOR_MTU - 50} up")
     # One filter per direction carrying every session's action: tc stops at the first filter that matches.
     # u32 matching everything rather than matchall: kernels without cls_matchall have u32.
-    mirrors = [arg for device in devices for arg in ("action", "mirred", "egress", "mirror", "dev", device)]
-    _tc("-n", lab.source, "qdisc", "add", "dev", "app0", "clsact")
+    mirrors = " ".join(f"action mirred egress mirror dev {device}" for device in devices)
+    _tc(f"-n {lab.source} qdisc add dev app0 clsact")
     for direction in ("ingress", "egress"):
-        _tc("-n", lab.source, "filter", "add", "dev", "app0", direction, "protocol", "all", "u32",
-            "match", "u32", "0", "0", *mirrors)  # fmt: skip
+        _tc(f"-n {lab.source} filter add dev app0 {direction} protocol all u32 match u32 0 0 {mirrors}")
 
 
 def _destroy_namespace(ns: str) -> None:
@@ -319,8 +318,11 @@ class CollectorRun:
         script = write_commands(self.data_dir.parent / f"commands-{secrets.token_hex(4)}.sh", commands)
         return subprocess.run(
             in_ns(self.lab.collector, as_collector(self.data_dir, script)),
-            capture_output=True, text=True, timeout=timeout, env=lab_env(),
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=lab_env(),
+        )
 
     def kill(self) -> None:
         """What a dying instance does to the capture: every process of it gets SIGKILL at once."""
@@ -339,10 +341,9 @@ def write_commands(path: Path, commands: Sequence[str]) -> Path:
 
 def as_collector(data_dir: Path, script: Path) -> list[str]:
     """argv that runs `script` with `sh` (as the SSM agent does) with data_dir mounted at /var/lib."""
-    return [
-        "unshare", "--mount", "--propagation", "private", "sh", "-c",
-        'mount --bind "$1" /var/lib && cd / && exec sh "$2"', "sh", str(data_dir), str(script),
-    ]  # fmt: skip
+    mount_then_run = 'mount --bind "$1" /var/lib && cd / && exec sh "$2"'
+    private_mounts = ["unshare", "--mount", "--propagation", "private"]
+    return [*private_mounts, "sh", "-c", mount_then_run, "sh", str(data_dir), str(script)]
 
 
 def kill_tree(pid: int) -> None:
@@ -399,7 +400,7 @@ def services(lab: Lab, site: Path, dns_name: str, log: Path) -> Iterator[None]:
         ):
             process = lab.popen(lab.server, argv, stdout=sink, stderr=subprocess.STDOUT)
             stack.callback(_stop, process)
-        _wait_for_port(lab, HTTP_PORT)
+        _wait_until_serving(lab)
         yield
 
 
@@ -408,16 +409,16 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _wait_for_port(lab: Lab, port: int, timeout: float = 15) -> None:
+def _wait_until_serving(lab: Lab, timeout: float = 15) -> None:
+    wanted = {("tcp", HTTP_PORT), ("udp", DNS_PORT)}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        probe = subprocess.run(
-            in_ns(lab.server, ["ss", "-Hltn", f"sport = :{port}"]), capture_output=True, text=True
-        )
-        if probe.stdout.strip():
+        listening = subprocess.run(in_ns(lab.server, ["ss", "-Hltun"]), capture_output=True, text=True).stdout
+        serving = {(line.split()[0], int(line.split()[4].rsplit(":", 1)[1])) for line in listening.splitlines()}
+        if wanted <= serving:
             return
         time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on {SERVER_IP}:{port} after {timeout}s")
+    raise TimeoutError(f"the server is not serving HTTP on {HTTP_PORT} and DNS on {DNS_PORT} after {timeout}s")
 
 
 def http_get(lab: Lab, path: str, host: str, times: int = 1, interval: float = 0.0) -> list[dict]:
@@ -507,13 +508,15 @@ def _cmd_s3_download(args: argparse.Namespace) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(args.bucket, key, str(path))
             head = s3.head_object(Bucket=args.bucket, Key=key, ChecksumMode="ENABLED")
-            found.append({
-                "key": key,
-                "path": str(path),
-                "size": head["ContentLength"],
-                "metadata": head.get("Metadata", {}),
-                "checksum_sha256": head.get("ChecksumSHA256"),
-            })  # fmt: skip
+            found.append(
+                {
+                    "key": key,
+                    "path": str(path),
+                    "size": head["ContentLength"],
+                    "metadata": head.get("Metadata", {}),
+                    "checksum_sha256": head.get("ChecksumSHA256"),
+                }
+            )
     print(json.dumps(found))
 
 

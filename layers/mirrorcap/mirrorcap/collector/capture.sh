@@ -74,7 +74,8 @@ parse_args() {
 }
 
 check_int() {
-    [[ $2 =~ ^[0-9]{1,9}$ ]] && (($2 >= $3 && $2 <= $4)) || die_usage "--$1 must be an integer in $3..$4"
+    # No leading zeros: bash arithmetic would read them as octal.
+    [[ $2 =~ ^(0|[1-9][0-9]{0,8})$ ]] && (($2 >= $3 && $2 <= $4)) || die_usage "--$1 must be an integer in $3..$4"
 }
 
 # --- delivery: shared by tcpdump's post-rotate hook and the final sweep -----------------------------------
@@ -95,10 +96,10 @@ count_packets() {
 # value). The file itself is the lock: the hook and the final sweep may both reach for it, and only one
 # of them uploads it. Returns 1 if the file stays on disk.
 deliver() {
-    local file=$1 until=$2 fd key bytes sha packets
+    local file=$1 give_up_at=$2 fd key bytes sha packets
     [[ -e $file ]] || return 0  # already delivered and removed
     exec {fd}<"$file" || return 0
-    if ! flock -x -w "$(seconds_left "$until")" "$fd"; then
+    if ! flock -x -w "$(seconds_left "$give_up_at")" "$fd"; then
         exec {fd}<&-
         warn "gave up waiting for another upload of $file"
         return 1
@@ -113,7 +114,7 @@ deliver() {
     packets=$(count_packets "$file")
     # S3 checks the SHA-256 on receipt (--checksum-algorithm); the hex digest in the metadata and the
     # manifest checks the whole file later, also for multipart uploads whose S3 checksum is per part.
-    if timeout "$(seconds_left "$until")" aws s3 cp "$file" "s3://$bucket/$key" --region "$region" \
+    if timeout "$(seconds_left "$give_up_at")" aws s3 cp "$file" "s3://$bucket/$key" --region "$region" \
         --only-show-errors --checksum-algorithm SHA256 --content-type application/vnd.tcpdump.pcap \
         --metadata "sha256=$sha,packets=${packets:-0}" >>"$log_file" 2>&1; then
         printf '%s\t%s\t%s\t%s\n' "$key" "$bytes" "$sha" "${packets:-0}" >>"$delivered_list"
@@ -242,7 +243,7 @@ capture() {
     read_tcpdump_stats
     case $rc in
         124) log "capture window of ${duration}s ended" ;;
-        0) [[ -n $stop_reason ]] || stop_reason=signal ;;  # tcpdump interrupted by someone else
+        0) [[ -n $stop_reason ]] || stop_reason=signal ;;  # stopped before the window: by us, or tcpdump was signalled
         *) fail "tcpdump exited with status $rc: $(grep -v '^tcpdump: listening on' "$tcpdump_log" | tail -n 3 | tr '\n' ' ')" ;;
     esac
 }
@@ -256,14 +257,14 @@ read_tcpdump_stats() {
 # --- the end: deliver what is left, then the manifest ---------------------------------------------------
 
 deliver_remaining() {
-    local file until=$((deadline - MANIFEST_SECONDS))
+    local file give_up_at=$((deadline - MANIFEST_SECONDS))
     shopt -s nullglob
     for file in "$work"/*.pcap*; do
-        if ((SECONDS >= until)); then
+        if ((SECONDS >= give_up_at)); then
             warn "finish budget spent: $file not delivered"
             continue
         fi
-        deliver "$file" "$until" || true
+        deliver "$file" "$give_up_at" || true
     done
     not_delivered=()
     for file in "$work"/*.pcap*; do
@@ -349,6 +350,8 @@ upload_manifest() {
 }
 
 finish() {
+    # Delivering is all that is left: a stop request now would only cut it short.
+    trap '' INT TERM HUP
     deadline=$((SECONDS + finish_seconds))
     deliver_remaining
     decide_outcome

@@ -167,7 +167,7 @@ def render_stop_command(spec: CaptureScriptSpec, wait_seconds: int = 600) -> lis
         "set -u",
         f"pid=$(cat {pid_file} 2>/dev/null) || {{ echo 'no capture running'; exit 0; }}",
         'kill -TERM "$pid" 2>/dev/null || { echo "no capture running"; exit 0; }',
-        f"waited=0; while [ -e {pid_file} ] && kill -0 \"$pid\" 2>/dev/null && [ \"$waited\" -lt {int(wait_seconds)} ]; "
+        f'waited=0; while [ -e {pid_file} ] && kill -0 "$pid" 2>/dev/null && [ "$waited" -lt {int(wait_seconds)} ]; '
         "do sleep 1; waited=$((waited + 1)); done",
         f'if [ -e {pid_file} ] && kill -0 "$pid" 2>/dev/null; then echo "capture still finishing"; exit 1; fi',
         'echo "capture stopped"',
