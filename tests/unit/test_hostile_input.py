@@ -27,7 +27,11 @@ scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=True),
     st.text(max_size=40), st.sampled_from(NASTY),
 )  # fmt: skip
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
 FIELDS = ["instance_id", "duration_seconds", "filter", "packet_length", "network_interface_id", "capture_id", "origin",
           "sample", "source", "detail-type", "detail", "time"]  # fmt: skip
 FILTER_FIELDS = ["directions", "protocol", "ports", "remote_ports", "cidrs", "include_amazon_dns"]
@@ -49,8 +53,13 @@ def _documents():
             "detail-type": st.just("CloudWatch Alarm State Change"),
             "time": st.one_of(st.just("2026-11-24T16:00:00Z"), values),
             "detail": st.fixed_dictionaries(
-                {"alarmName": values, "state": st.fixed_dictionaries({"value": st.sampled_from(["ALARM", "OK", ""])}),
-                 "configuration": st.one_of(values, st.fixed_dictionaries({"metrics": st.lists(values, max_size=3)}))},
+                {
+                    "alarmName": values,
+                    "state": st.fixed_dictionaries({"value": st.sampled_from(["ALARM", "OK", ""])}),
+                    "configuration": st.one_of(
+                        values, st.fixed_dictionaries({"metrics": st.lists(values, max_size=3)})
+                    ),
+                },
                 optional={"alarmTags": values},
             ),  # fmt: skip
         }
@@ -70,12 +79,17 @@ def world():
         yield build_world(aws)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(document=_documents())
 def test_any_document_is_resolved_or_rejected_by_name(world, document) -> None:
     data = ResolveRequestInput(
         event=json.loads(json.dumps(document, allow_nan=True)),
-        execution={"id": "arn:aws:states:us-east-1:123456789012:execution:m:fuzz", "start_time": "2026-11-24T16:00:00Z"},
+        execution={
+            "id": "arn:aws:states:us-east-1:123456789012:execution:m:fuzz",
+            "start_time": "2026-11-24T16:00:00Z",
+        },
     )
     try:
         result = resolve_request(data, load_settings())
@@ -98,7 +112,9 @@ def test_nothing_was_created_and_report(world) -> None:
     assert sum(TRIED.values()) >= 400
 
 
-@pytest.mark.parametrize("capture_id", ["../../x", "captures/../x", "MC-UPPER", "a", "-leading", "x" * 64, "mc_1", "mc 1"])
+@pytest.mark.parametrize(
+    "capture_id", ["../../x", "captures/../x", "MC-UPPER", "a", "-leading", "x" * 64, "mc_1", "mc 1"]
+)
 def test_capture_ids_that_could_escape_their_prefix_are_refused(world, capture_id: str) -> None:
     data = ResolveRequestInput(
         event={"instance_id": "i-0123456789abcdef0", "capture_id": capture_id},
