@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 
 from mirrorcap_tools.offline.faults import Fault, FaultPlan
-from mirrorcap_tools.offline.runner import _instrument_functions, run_input
+from mirrorcap_tools.offline.runner import instrument_functions, run_input
 from mirrorcap_tools.template import load_template, resources_of_type
 from samples import event_text
 from test_sweeper import _start_and_wait_for
@@ -59,7 +59,7 @@ def _exercise(world) -> set[tuple[str, str]]:
     # A burst: the second execution finds the source locked.
     calls |= set(run_input(world, [event_text("triggers/alarm.json")] * 2).aws_calls)
     # The sweeper, after a run stopped mid-capture.
-    ledger = _instrument_functions(world, FaultPlan())
+    ledger = instrument_functions(world, FaultPlan())
     arn = _start_and_wait_for(
         world, '{"instance_id": "i-0fedcba9876543210", "duration_seconds": 3600}', "WaitCaptureWindow"
     )

@@ -87,7 +87,7 @@ def run_input(
     every capture they fan out to."""
     batch = [documents] if isinstance(documents, str) else list(documents)
     started = _Started(time.monotonic(), world.aws.clock.elapsed(), len(world.aws.lambdas.invocations))
-    ledger = _instrument_functions(world, faults or FaultPlan())
+    ledger = instrument_functions(world, faults or FaultPlan())
     sfn = world.client("stepfunctions")
     existing = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=world.state_machine_arn)["executions"]}
     arns = []
@@ -115,7 +115,7 @@ class _Started:
     invocations: int
 
 
-def _instrument_functions(world: OfflineWorld, faults: FaultPlan) -> ResourceLedger:
+def instrument_functions(world: OfflineWorld, faults: FaultPlan) -> ResourceLedger:
     """Give the functions AWS clients that report what they create (and fail where the plan says)."""
     ledger = ResourceLedger(world.aws.region)
     session = boto3.session.Session(region_name=world.aws.region)
@@ -142,16 +142,17 @@ def _record(
         for page in world.client("s3").get_paginator("list_objects_v2").paginate(Bucket=world.bucket)
         for o in page.get("Contents", [])
     ]
-    states = [s for e in executions for s in e.states]
-    readiness_first = None
-    if "CreateMirrorSession" in states:
-        readiness_first = "CheckCollectorReady" in states[: states.index("CreateMirrorSession")]
+    with_session = [e.states for e in executions if "CreateMirrorSession" in e.states]
+    readiness_first = (
+        all("CheckCollectorReady" in states[: states.index("CreateMirrorSession")] for states in with_session)
+        if with_session
+        else None
+    )
     notes = [SIMULATION_NOTICE] if any(o["key"].endswith(".pcap") for o in objects) else []
     invocations = len(world.aws.lambdas.invocations) - started.invocations
     entered = sum(len(e.states) for e in executions)
     retries = invocations - sum(e.task_states for e in executions)
     return RunRecord(
-        notifications=_received_notifications(world),
         input_file=input_file,
         status=status,
         error=error,
@@ -168,6 +169,7 @@ def _record(
         readiness_checked_before_session=readiness_first,
         virtual_seconds=round(world.aws.clock.elapsed() - started.virtual, 1),
         wall_seconds=round(time.monotonic() - started.real, 2),
+        notifications=_received_notifications(world),
         notes=notes,
     )
 
