@@ -136,3 +136,19 @@ def test_a_redriven_teardown_finishes_what_a_partial_one_left(offline) -> None:
     assert _everything_gone(offline)
     again = offline.client("lambda").invoke(FunctionName="TeardownCaptureFunction", Payload=json.dumps(teardown))
     assert json.loads(again["Payload"].read())["complete"], "a teardown of nothing is complete"
+
+
+def test_a_collector_that_outlived_its_longest_run_is_swept(offline) -> None:
+    """A run stuck past its maximum (say, an execution timeout Catch could not see) is not trusted."""
+    arn = _start_and_wait_for(offline, json.dumps({"instance_id": "i-0123456789abcdef0", "duration_seconds": 3600}),
+                              "WaitCaptureWindow")  # fmt: skip
+    (collector,) = managed_resources().instances
+    offline.client("ec2").create_tags(
+        Resources=[collector["InstanceId"]], Tags=[{"Key": "mirrorcap:expires-at", "Value": "2000-01-01T00:00:00Z"}]
+    )
+
+    report = _sweep(offline)
+
+    assert len(report["swept"]) == 1 and collector["InstanceId"] in report["pending"] + report["deleted"]
+    assert not managed_resources().sessions
+    offline.client("stepfunctions").stop_execution(executionArn=arn)
