@@ -197,13 +197,7 @@ class TrafficMirroringRules:
                 "InterfaceInUseByTrafficMirrorTarget",
                 f"Network interface {interface_id} is already a traffic mirror target.",
             )
-        instance = getattr(interface, "instance", None)
-        if instance is not None and instance._state.name != "running":
-            # AWS does not document this error; DESIGN.md: never get here (wait for running first).
-            raise _fail(
-                "IncorrectInstanceState",
-                f"The instance {instance.id} attached to {interface_id} is {instance._state.name}, not running.",
-            )
+        _require_running(getattr(interface, "instance", None))
 
     def _check_session(self, response: EC2Response) -> None:
         backend = response.ec2_backend
@@ -252,12 +246,7 @@ class TrafficMirroringRules:
                 "TrafficMirrorSourcesPerTargetLimitExceeded",
                 f"Traffic mirror target {target_id} already has {SOURCES_PER_TARGET} sources.",
             )
-        target_instance = getattr(backend.enis.get(target.network_interface_id), "instance", None)
-        if target_instance is not None and target_instance._state.name != "running":
-            raise _fail(
-                "IncorrectInstanceState",
-                f"The target instance {target_instance.id} is {target_instance._state.name}, not running.",
-            )
+        _require_running(getattr(backend.enis.get(target.network_interface_id), "instance", None))
 
     def _create_rule(self, response: EC2Response) -> ActionResult:
         backend = response.ec2_backend
@@ -404,6 +393,12 @@ class TrafficMirroringRules:
 
 
 # --- parameter checks, with EC2's wording ---------------------------------------------------------------
+
+
+def _require_running(instance: Any) -> None:
+    """The target's instance must run. AWS does not document the error (DESIGN.md: never get here: wait)."""
+    if instance is not None and instance._state.name != "running":
+        raise _fail("IncorrectInstanceState", f"The instance {instance.id} is {instance._state.name}, not running.")
 
 
 def _int_or_none(value: Any) -> int | None:
