@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mirrorcap.report.counting import distribution
+from mirrorcap.report.counting import distribution, most_common
 from mirrorcap.report.decode import Decoded, Kind, Malformed, decode
 from mirrorcap.report.dns import DnsAnalyzer
 from mirrorcap.report.flows import FlowTable, KeyIndex
 from mirrorcap.report.formats import DEFAULT_CHUNK_BYTES, CaptureReader, FileInfo, RecordBatch
-from mirrorcap.report.http import HttpAnalyzer
+from mirrorcap.report.http import OTHER_REQUEST, HttpAnalyzer
 from mirrorcap.report.summary import (
     CaptureSummary,
     Conversation,
@@ -75,10 +75,17 @@ SERVICE_PORTS = {
     "mongodb": (27017,),
 }
 SERVICES = ["other-tcp", "other-udp", *SERVICE_PORTS]
-_SERVICE_BY_PORT = np.zeros(65536, dtype=np.int8)
-for _number, _name in enumerate(SERVICES):
-    for _port in SERVICE_PORTS.get(_name, ()):
-        _SERVICE_BY_PORT[_port] = _number
+
+
+def _service_by_port() -> np.ndarray:
+    """Index into SERVICES for every port number (0 for ports of no listed service)."""
+    table = np.zeros(65536, dtype=np.int8)
+    for number, name in enumerate(SERVICES):
+        table[list(SERVICE_PORTS.get(name, ()))] = number
+    return table
+
+
+_SERVICE_BY_PORT = _service_by_port()
 
 
 def analyze_captures(
@@ -171,26 +178,18 @@ class CaptureAnalyzer:
         totals["ipv6_packets"] += int(np.count_nonzero(decoded.ip_version == 6))
         totals["fragments"] += int(np.count_nonzero(decoded.fragment))
 
-        vnis, which = np.unique(decoded.vni, return_inverse=True)
-        vni_packets = np.bincount(which)
-        vni_bytes = np.bincount(which, weights=frame_len)
-        for vni, packets, byte_count in zip(vnis.tolist(), vni_packets.tolist(), vni_bytes.tolist(), strict=True):
+        for vni, packets, byte_count in _sums_by_value(decoded.vni, frame_len):
             self._vni_packets[vni] += packets
-            self._vni_bytes[vni] += int(byte_count)
+            self._vni_bytes[vni] += byte_count
 
         self._kind_packets += np.bincount(decoded.kind, minlength=len(Kind))
         self._kind_bytes += np.bincount(decoded.kind, weights=frame_len, minlength=len(Kind)).astype(np.int64)
         self._malformed += np.bincount(decoded.malformed, minlength=len(Malformed))
         self._count_services(decoded)
 
-        seconds, which = np.unique(decoded.ts_ns // 1_000_000_000, return_inverse=True)
-        second_packets = np.bincount(which)
-        second_bytes = np.bincount(which, weights=frame_len)
-        for second, packets, byte_count in zip(
-            seconds.tolist(), second_packets.tolist(), second_bytes.tolist(), strict=True
-        ):
+        for second, packets, byte_count in _sums_by_value(decoded.ts_ns // 1_000_000_000, frame_len):
             self._second_packets[second] += packets
-            self._second_bytes[second] += int(byte_count)
+            self._second_bytes[second] += byte_count
         self._first_ns = _earliest(self._first_ns, int(decoded.ts_ns.min()))
         self._last_ns = _latest(self._last_ns, int(decoded.ts_ns.max()))
 
@@ -323,7 +322,7 @@ class CaptureAnalyzer:
         sent = np.concatenate([columns.bytes_ab[:size], columns.bytes_ba[:size]])
         received = np.concatenate([columns.bytes_ba[:size], columns.bytes_ab[:size]])
         talkers = KeyIndex(2)
-        ids = talkers.ids(np.ascontiguousarray(addresses))
+        ids, _present, _local = talkers.ids(np.ascontiguousarray(addresses))
         count = talkers.count
         packet_sum = np.bincount(ids, weights=packets, minlength=count).astype(np.int64)
         sent_sum = np.bincount(ids, weights=sent, minlength=count).astype(np.int64)
@@ -357,57 +356,85 @@ class CaptureAnalyzer:
 
     def _http(self) -> HttpSummary:
         http = self.http
-        errors = []
-        for (status, method, host, path), count in http.errors.most_common(TOP_LIST):
-            seen = bool(method)
-            errors.append(
-                ErrorPath(
-                    status=status,
-                    method=method if seen else None,
-                    host=host if seen else None,
-                    path=path if seen else None,
-                    count=count,
-                    label=f"{status} {method} {path}" if seen else f"{status} (request not captured)",
-                )
-            )
+        by_request: Counter[tuple[str, str, str]] = Counter()
+        for key, count in http.request_counts():
+            by_request[(key.method, key.host, key.path)] += count
+        other = http.other_requests()
+        by_method: Counter[str] = Counter()
+        by_host: Counter[str] = Counter()
+        for (method, host, _path), count in by_request.items():
+            by_method[method] += count
+            by_host[host] += count
+        errors: Counter[tuple[int, str, str, str]] = Counter()
+        for (status, request_id), count in http.errors.items():
+            key = http.key(request_id) if request_id != OTHER_REQUEST and request_id >= 0 else None
+            errors[(status, key.method, key.host, key.path) if key else (status, "", "", "")] += count
         return HttpSummary(
-            requests=http.requests,
+            requests=sum(by_request.values()) + other,
             responses=http.responses,
-            requests_by_method=dict(http.by_method.most_common()),
-            requests_by_host=[
-                HostCount(host=host, requests=count) for host, count in http.by_host.most_common(TOP_LIST)
-            ],
+            requests_by_method=dict(most_common(by_method, len(by_method))),
+            requests_by_host=[HostCount(host=host, requests=count) for host, count in most_common(by_host, TOP_LIST)],
             top_requests=[
                 RequestCount(method=method, host=host, path=path, requests=count)
-                for (method, host, path), count in http.by_request.most_common(TOP_LIST)
+                for (method, host, path), count in most_common(by_request, TOP_LIST)
             ],
             responses_by_status={str(code): count for code, count in sorted(http.by_status.items())},
-            error_paths=errors,
+            error_paths=[_error_path(key, count) for key, count in most_common(errors, TOP_LIST)],
             latency_ms_by_status_class={
                 status_class: Distribution(**stats) for status_class, stats in http.latency_by_class().items()
             },
             unanswered_requests=http.unanswered_requests(),
             responses_without_request=http.responses_without_request,
-            requests_in_other_paths=http.by_request.overflow,
+            requests_in_other_paths=other,
         )
 
     def _dns(self) -> DnsSummary:
         dns = self.dns
+        names, undecodable = dns.queries_by_name()
+        by_type: Counter[str] = Counter()
+        for (_name, qtype), count in names.items():
+            by_type[qtype] += count
         return DnsSummary(
             queries=dns.queries,
             responses=dns.responses,
-            queries_by_type=dict(dns.by_qtype.most_common()),
-            responses_by_rcode=dict(dns.by_rcode.most_common()),
+            queries_by_type=dict(most_common(by_type, len(by_type))),
+            responses_by_rcode=dict(most_common(dns.by_rcode, len(dns.by_rcode))),
             top_queries=[
-                DnsName(name=name, qtype=qtype, queries=count)
-                for (name, qtype), count in dns.names.most_common(TOP_LIST)
+                DnsName(name=name, qtype=qtype, queries=count) for (name, qtype), count in most_common(names, TOP_LIST)
             ],
             failures=[
                 DnsFailure(name=name, rcode=rcode, responses=count)
-                for (name, rcode), count in dns.failures.most_common(TOP_LIST)
+                for (name, rcode), count in most_common(dns.failures_by_name(), TOP_LIST)
             ],
-            undecodable_names=dns.undecodable_names,
+            undecodable_names=undecodable,
         )
+
+
+def _error_path(key: tuple[int, str, str, str], count: int) -> ErrorPath:
+    status, method, host, path = key
+    if not method:
+        return ErrorPath(
+            status=status, method=None, host=None, path=None, count=count, label=f"{status} (request not captured)"
+        )
+    return ErrorPath(status=status, method=method, host=host, path=path, count=count, label=f"{status} {method} {path}")
+
+
+def _sums_by_value(values: np.ndarray, weights: np.ndarray) -> list[tuple[int, int, int]]:
+    """(value, count, sum of weights) per distinct value; a bincount when the values are close together
+    (VNIs, seconds of one batch), a sort otherwise."""
+    low, high = int(values.min()), int(values.max())
+    if high - low < 4096:
+        counts = np.bincount(values - low)
+        sums = np.bincount(values - low, weights=weights)
+        present = np.flatnonzero(counts)
+        return list(
+            zip(
+                (present + low).tolist(), counts[present].tolist(), sums[present].astype(np.int64).tolist(), strict=True
+            )
+        )
+    distinct, which = np.unique(values, return_inverse=True)
+    sums = np.bincount(which, weights=weights).astype(np.int64)
+    return list(zip(distinct.tolist(), np.bincount(which).tolist(), sums.tolist(), strict=True))
 
 
 def format_address(high: int, low: int) -> str:

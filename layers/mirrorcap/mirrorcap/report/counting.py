@@ -27,16 +27,20 @@ class BoundedCounter:
         else:
             self.overflow += count
 
-    def update(self, keys: Iterable[Hashable]) -> None:
+    def update(self, keys: list[Hashable]) -> None:
+        if len(self.counts) + len(keys) <= self._max_keys:
+            self.counts.update(keys)  # cannot overflow: the fast path
+            return
         for key in keys:
             self.add(key)
 
-    def most_common(self, limit: int) -> list[tuple[Hashable, int]]:
-        # Ties are broken by key so that the same capture always gives the same report.
-        return sorted(self.counts.items(), key=lambda item: (-item[1], str(item[0])))[:limit]
+    def items(self) -> Iterable[tuple[Hashable, int]]:
+        return self.counts.items()
 
-    def total(self) -> int:
-        return sum(self.counts.values()) + self.overflow
+
+def most_common(counts: Counter[Hashable], limit: int) -> list[tuple[Hashable, int]]:
+    """The `limit` largest counts; ties broken by key, so one capture always gives the same report."""
+    return sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))[:limit]
 
 
 def distribution(values: np.ndarray) -> dict[str, float | int] | None:

@@ -16,7 +16,7 @@ from typing import BinaryIO
 import numpy as np
 
 from mirrorcap.report.analyze import files_in_time_order
-from mirrorcap.report.decode import Decoded, LINKTYPE_ETHERNET, decode
+from mirrorcap.report.decode import LINKTYPE_ETHERNET, Decoded, decode
 from mirrorcap.report.formats import DEFAULT_CHUNK_BYTES, CaptureReader
 
 OUTPUT_SNAPLEN = 262144

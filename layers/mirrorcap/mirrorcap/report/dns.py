@@ -12,11 +12,14 @@ import numpy as np
 
 from mirrorcap.report.counting import BoundedCounter
 from mirrorcap.report.decode import Decoded, Kind
-from mirrorcap.report.fields import gather_uint
+from mirrorcap.report.fields import gather_uint, group_by_bytes
 
 DNS_PORT = 53
 DNS_HEADER_BYTES = 12
 MAX_NAME_BYTES = 255
+# Queries are grouped by this many bytes after the header before their questions are read.
+QUESTION_WINDOW_BYTES = 64
+MIN_GROUPED_QUESTIONS = 64
 
 RCODE_NAMES = {
     0: "NOERROR",
@@ -60,14 +63,15 @@ def qtype_name(qtype: int) -> str:
 
 
 class DnsAnalyzer:
+    """Counts per question: the question's wire bytes (name and type) are the key while counting, and
+    are parsed once per distinct question at the end."""
+
     def __init__(self) -> None:
         self.queries = 0
         self.responses = 0
-        self.by_qtype: Counter[str] = Counter()
         self.by_rcode: Counter[str] = Counter()
-        self.names = BoundedCounter()  # (name, qtype)
-        self.failures = BoundedCounter()  # (name, rcode) of responses other than NOERROR
-        self.undecodable_names = 0
+        self._questions = BoundedCounter()  # wire question -> queries
+        self._failures = BoundedCounter()  # (wire question, rcode) -> responses
 
     def add(self, decoded: Decoded) -> None:
         dns = np.flatnonzero(
@@ -93,41 +97,69 @@ class DnsAnalyzer:
                 self.by_rcode[rcode_name(code)] += count
 
         query = ~is_response & has_question
-        for name_start, name_end in zip(start[query].tolist(), end[query].tolist(), strict=True):
-            question = _question(decoded.raw, name_start + DNS_HEADER_BYTES, name_end)
-            if question is None:
-                self.undecodable_names += 1
-                continue
-            self.by_qtype[qtype_name(question[1])] += 1
-            self.names.add((question[0], qtype_name(question[1])))
-
+        self._questions.update(_questions(decoded.raw, start[query], end[query]))
         failed = is_response & has_question & (rcode != 0)
-        for name_start, name_end, code in zip(
-            start[failed].tolist(), end[failed].tolist(), rcode[failed].tolist(), strict=True
-        ):
-            question = _question(decoded.raw, name_start + DNS_HEADER_BYTES, name_end)
+        questions = _questions(decoded.raw, start[failed], end[failed])
+        self._failures.update(list(zip(questions, rcode[failed].tolist(), strict=True)))
+
+    def queries_by_name(self) -> tuple[Counter[tuple[str, str]], int]:
+        """((name, type) -> queries, queries whose question could not be decoded or that were first
+        seen after the table of distinct questions was full)."""
+        named: Counter[tuple[str, str]] = Counter()
+        undecodable = self._questions.overflow
+        for wire, count in self._questions.items():
+            question = _parse_question(wire)
             if question is None:
-                self.undecodable_names += 1
-                continue
-            self.failures.add((question[0], rcode_name(code)))
+                undecodable += count
+            else:
+                named[(question[0], qtype_name(question[1]))] += count
+        return named, undecodable
+
+    def failures_by_name(self) -> Counter[tuple[str, str]]:
+        named: Counter[tuple[str, str]] = Counter()
+        for (wire, code), count in self._failures.items():
+            question = _parse_question(wire)
+            named[(question[0] if question else "(undecodable)", rcode_name(code))] += count
+        return named
 
 
-def _question(raw: bytearray, position: int, end: int) -> tuple[str, int] | None:
-    """(name, qtype) of the first question, or None when it is malformed or not all captured."""
+def _questions(raw: bytearray, starts: np.ndarray, ends: np.ndarray) -> list[bytes]:
+    """The wire bytes of each message's first question: the name up to its root label, and the type.
+
+    Messages are grouped by their first QUESTION_WINDOW_BYTES after the header (cut at the message's
+    end), and one message per group is read, when its question lies inside that window."""
+    if len(starts) < MIN_GROUPED_QUESTIONS:
+        return [_question(raw, start, end) for start, end in zip(starts.tolist(), ends.tolist(), strict=True)]
+    first, group = group_by_bytes(
+        raw, starts + DNS_HEADER_BYTES, ends - starts - DNS_HEADER_BYTES, QUESTION_WINDOW_BYTES
+    )
+    questions = []
+    for start, end in zip(starts[first].tolist(), ends[first].tolist(), strict=True):
+        question = _question(raw, start, end)
+        # The question must end inside both the window and the message, or other members may differ.
+        if len(question) > QUESTION_WINDOW_BYTES or start + DNS_HEADER_BYTES + len(question) > end:
+            return [_question(raw, start, end) for start, end in zip(starts.tolist(), ends.tolist(), strict=True)]
+        questions.append(question)
+    return [questions[number] for number in group.tolist()]
+
+
+def _question(raw: bytearray, start: int, end: int) -> bytes:
+    root = raw.find(0, start + DNS_HEADER_BYTES, end)
+    return bytes(raw[start + DNS_HEADER_BYTES : root + 3 if root >= 0 else end])
+
+
+def _parse_question(wire: bytes) -> tuple[str, int] | None:
+    """(name, qtype), or None when the name is malformed or was not all captured."""
     labels: list[str] = []
-    total = 0
-    while position < end:
-        length = raw[position]
+    position = 0
+    while position < len(wire):
+        length = wire[position]
         if length == 0:
-            if position + 3 > end:
+            if position + 3 > len(wire):
                 return None
-            qtype = (raw[position + 1] << 8) | raw[position + 2]
-            return (".".join(labels) or ".", qtype)
-        if length & 0xC0 or position + 1 + length > end:
+            return ".".join(labels) or ".", (wire[position + 1] << 8) | wire[position + 2]
+        if length & 0xC0 or position + 1 + length > len(wire) or position + length >= MAX_NAME_BYTES:
             return None  # compression pointers never start a question's name
-        total += length + 1
-        if total > MAX_NAME_BYTES:
-            return None
-        labels.append(raw[position + 1 : position + 1 + length].decode("ascii", "backslashreplace").lower())
+        labels.append(wire[position + 1 : position + 1 + length].decode("ascii", "backslashreplace").lower())
         position += 1 + length
     return None

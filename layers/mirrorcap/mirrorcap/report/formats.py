@@ -1,10 +1,12 @@
 """Capture files read in bounded chunks: classic pcap (both byte orders, micro- and nanosecond
 timestamps), pcapng, and either one gzip-compressed.
 
-The record walk is the one sequential step (each header says where the next record starts), so it is a
-tight loop that reads nothing but lengths; every other per-packet field is then gathered with numpy. A
-file is read with `readinto` into one reused buffer, so memory is one chunk however large the file, and
-any binary stream works (a file in Lambda's /tmp, or a streamed S3 body).
+The record walk is the one sequential step (each header says where the next record starts). For
+classic pcap it is still done by numpy: candidate headers are found by a byte scan and the chain of
+lengths is confirmed run by run, so Python only touches the few places where the chain and the candidates
+disagree (pcapng keeps a plain loop over its blocks). Every other per-packet field is then gathered with
+numpy. A file is read with `readinto` into one reused buffer, so memory is one chunk however large the
+file, and any binary stream works (a file in Lambda's /tmp, or a streamed S3 body).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +23,20 @@ from typing import BinaryIO
 import numpy as np
 
 from mirrorcap.report.errors import UnreadableCapture
-from mirrorcap.report.fields import gather_uint
+from mirrorcap.report.fields import gather_uint, record_view, word_view
 
-DEFAULT_CHUNK_BYTES = 16 << 20
+# Small enough that a batch's per-packet arrays stay in the CPU caches, large enough that numpy's
+# per-call overhead is spread over thousands of packets.
+DEFAULT_CHUNK_BYTES = 4 << 20
 # Bytes past the end of the data that decoders may touch while reading the headers of a short last
 # packet; they never count as packet data.
 READ_SLACK = 4096
 # No link captures frames this large; a record or block claiming more is damage, not a packet.
 MAX_RECORD_BYTES = 1 << 20
+# Below this many bytes the record walk is a plain loop: numpy's set-up would cost more than it saves.
+VECTOR_WALK_MIN_BYTES = 1 << 14
+# A record header found by the byte scan must have a timestamp this close to the chunk's first record.
+MAX_SECONDS_IN_CHUNK = 1 << 16
 
 PCAP_HEADER_BYTES = 24
 PCAP_MAGICS = {
@@ -52,6 +61,7 @@ class RecordBatch:
 
     buf: np.ndarray
     raw: bytearray  # the same bytes as `buf`, for byte-string searches
+    words: np.ndarray  # the same bytes as big-endian 8-byte words, for `fields.windows`
     data_start: np.ndarray  # int64 offset in buf of each packet's first byte
     caplen: np.ndarray  # int64 bytes captured
     origlen: np.ndarray  # int64 bytes on the wire
@@ -61,6 +71,19 @@ class RecordBatch:
 
     def __len__(self) -> int:
         return len(self.data_start)
+
+    def subset(self, rows: np.ndarray) -> RecordBatch:
+        return RecordBatch(
+            buf=self.buf,
+            raw=self.raw,
+            words=self.words,
+            data_start=self.data_start[rows],
+            caplen=self.caplen[rows],
+            origlen=self.origlen[rows],
+            ts_ns=self.ts_ns[rows],
+            linktype=self.linktype[rows],
+            bad_record=self.bad_record[rows],
+        )
 
 
 @dataclass
@@ -79,9 +102,13 @@ class FileInfo:
         self.damage.append((reason, detail))
 
 
+_NO_RECORDS = np.empty(0, dtype=np.int64)
+_RECORD_HEADER = np.dtype((np.void, 16))
+
+
 @dataclass
 class _Walk:
-    records: list[int]  # offsets in the buffer of each complete record or block
+    records: np.ndarray  # int64 offsets in the buffer of each complete record or block
     end: int  # first byte not consumed
     next_size: int | None = None  # size of the incomplete record at `end`, when its header was readable
     damaged: str | None = None  # why the walk cannot continue past `end`
@@ -119,8 +146,8 @@ class CaptureReader:
         while True:
             limit = chunks.fill()
             walk = walker.walk(chunks.buffer, limit)
-            if walk.records:
-                yield walker.batch(chunks.array, chunks.buffer, walk.records)
+            if len(walk.records):
+                yield walker.batch(chunks, walk.records)
             if walk.damaged:
                 self.info.record_damage("corrupt_record_header", walk.damaged)
                 return
@@ -133,7 +160,7 @@ class CaptureReader:
                     )
                 return
             chunks.consume(walk.end)
-            if not walk.records and not walk.section_break:
+            if not len(walk.records) and not walk.section_break:
                 chunks.make_room(walk.next_size or 0)
 
 
@@ -184,6 +211,7 @@ class _ChunkBuffer:
         self._capacity = capacity
         self.buffer = bytearray(capacity + READ_SLACK)
         self.array = np.frombuffer(self.buffer, dtype=np.uint8)
+        self.words = word_view(self.buffer)
 
     def fill(self) -> int:
         view = memoryview(self.buffer)
@@ -220,9 +248,11 @@ class _ClassicWalker:
             raise UnreadableCapture(name, f"pcap version {major} is not supported (only version 2 exists)")
         self._linktype = network & 0xFFFF
         self._frac_to_ns = 1000 if resolution == "us" else 1
+        self._frac_limit = 1_000_000 if resolution == "us" else 1_000_000_000
         self._max_caplen = min(max(snaplen, 262144), MAX_RECORD_BYTES)
         self._caplen_struct = struct.Struct(self._endian + "I")
         self._started = False
+        self._scan = np.empty(0, dtype=bool)
         self.info = FileInfo(
             name=name,
             format="pcap",
@@ -235,34 +265,100 @@ class _ClassicWalker:
         offset = 0
         if not self._started:
             if limit < PCAP_HEADER_BYTES:
-                return _Walk([], 0)
+                return _Walk(_NO_RECORDS, 0)
             offset, self._started = PCAP_HEADER_BYTES, True
+        records, offset = self._chain(buf, offset, limit)
+        starts = np.empty(len(records) + 1, dtype=np.int64)
+        starts[:-1] = records
+        starts[-1] = offset
+        steps = np.diff(starts)
+        starts = starts[:-1]
+        absurd = np.flatnonzero(steps - 16 > self._max_caplen)
+        if len(absurd):
+            first = int(absurd[0])
+            detail = f"a record header claims {int(steps[first]) - 16} captured bytes; the rest of the file is not read"
+            return _Walk(starts[:first], int(starts[first]), damaged=detail)
+        if offset > limit:  # the last record does not end in this chunk
+            return _Walk(starts[:-1], int(starts[-1]), next_size=int(steps[-1]))
+        return _Walk(starts, offset)
+
+    def _chain(self, buf: bytearray, offset: int, limit: int) -> tuple[np.ndarray | list[int], int]:
+        """(offset of every record header that starts at or before limit - 16, offset after the last one),
+        following each header's captured length from `offset`, exactly as a sequential walk would.
+
+        Record headers are found first by numpy: a byte position is a candidate when its timestamp is
+        close to the first record's and its fields are plausible (a superset of the real headers, unless
+        the timestamps jump or a header contradicts itself; a header that is not a candidate only makes
+        the walk slower, never different). Each candidate's length says where its
+        successor starts; when that is the next candidate, the whole run is confirmed at once. Where it
+        is not (a false candidate inside a packet, or a header the filter missed), the walk jumps to
+        the computed successor; a successor that is not a candidate is walked one record at a time.
+        """
+        last_header = limit - 16
+        if last_header - offset < VECTOR_WALK_MIN_BYTES:
+            return self._walk_records(buf, offset, limit)
+        data = np.frombuffer(buf, dtype=np.uint8, count=limit)
+        time_top = 3 if self._endian == "<" else 0
+        region = data[offset + time_top : last_header + time_top + 1]
+        if len(self._scan) < len(region):
+            self._scan = np.empty(len(region), dtype=bool)  # reused: a fresh array per chunk page-faults
+        scan = self._scan[: len(region)]
+        np.equal(region, buf[offset + time_top], out=scan)
+        candidates = np.flatnonzero(scan)
+        candidates += offset
+        # Every 16 bytes at every byte position, so that one gather reads the candidates' headers.
+        headers = record_view(buf, _RECORD_HEADER)[candidates]
+        fields = headers.view(self._endian + "u4").reshape(-1, 4)
+        seconds, fraction, caplen, origlen = fields.T
+        plausible = (
+            (np.abs(seconds.astype(np.int64) - int(seconds[0])) <= MAX_SECONDS_IN_CHUNK)
+            & (fraction < self._frac_limit)
+            & (caplen <= origlen)
+            & (caplen <= self._max_caplen)
+        )
+        candidates, caplen = candidates[plausible], caplen[plausible]
+        if not len(candidates) or candidates[0] != offset:
+            return self._walk_records(buf, offset, limit)
+        successor = candidates + 16
+        successor += caplen
+        breaks = np.flatnonzero(successor[:-1] != candidates[1:]).tolist()
+        if len(breaks) * 8 > len(candidates):  # candidates are mostly false: this walk would be slower
+            return self._walk_records(buf, offset, limit)
+        breaks.append(len(candidates) - 1)
+        runs: list[np.ndarray | list[int]] = []
+        first = 0
+        while True:
+            last = breaks[bisect_left(breaks, first)]
+            runs.append(candidates[first : last + 1])
+            offset = int(successor[last])
+            if offset > last_header:
+                break
+            first = int(np.searchsorted(candidates, offset))
+            if first == len(candidates) or candidates[first] != offset:
+                tail, offset = self._walk_records(buf, offset, limit)
+                runs.append(tail)
+                break
+        return (runs[0] if len(runs) == 1 else np.concatenate(runs)), offset
+
+    def _walk_records(self, buf: bytearray, offset: int, limit: int) -> tuple[list[int], int]:
+        """The sequential walk: nothing in the loop but the length read and the step. Absurd lengths
+        are caught afterwards, from the steps themselves."""
         unpack = self._caplen_struct.unpack_from
-        max_caplen = self._max_caplen
         records: list[int] = []
         append = records.append
-        while offset + 16 <= limit:
-            caplen = unpack(buf, offset + 8)[0]
-            if caplen > max_caplen:
-                detail = f"a record header claims {caplen} captured bytes; the rest of the file is not read"
-                return _Walk(records, offset, damaged=detail)
-            following = offset + 16 + caplen
-            if following > limit:
-                return _Walk(records, offset, next_size=16 + caplen)
+        last_header = limit - 16
+        while offset <= last_header:
             append(offset)
-            offset = following
-        return _Walk(records, offset)
+            offset += 16 + unpack(buf, offset + 8)[0]
+        return records, offset
 
-    def batch(self, buf: np.ndarray, raw: bytearray, records: list[int]) -> RecordBatch:
-        offsets = np.asarray(records, dtype=np.int64)
-        big = self._endian == ">"
-        seconds = gather_uint(buf, offsets, 4, big_endian=big)
-        fraction = gather_uint(buf, offsets + 4, 4, big_endian=big)
-        caplen = gather_uint(buf, offsets + 8, 4, big_endian=big)
-        origlen = gather_uint(buf, offsets + 12, 4, big_endian=big)
+    def batch(self, chunks: _ChunkBuffer, offsets: np.ndarray) -> RecordBatch:
+        headers = record_view(chunks.buffer, _RECORD_HEADER)[offsets].view(self._endian + "u4").reshape(-1, 4)
+        seconds, fraction, caplen, origlen = (headers[:, column].astype(np.int64) for column in range(4))
         return RecordBatch(
-            buf=buf,
-            raw=raw,
+            buf=chunks.array,
+            raw=chunks.buffer,
+            words=chunks.words,
             data_start=offsets + 16,
             caplen=caplen,
             origlen=np.maximum(origlen, caplen),
@@ -320,26 +416,24 @@ class _PcapngWalker:
             block_type, block_length = header.unpack_from(buf, offset)
             if block_type == PCAPNG_SECTION_HEADER:
                 if records:
-                    return _Walk(records, offset, section_break=True)
+                    return _Walk(np.asarray(records, dtype=np.int64), offset, section_break=True)
                 self._endian = _pcapng_endian(self.info.name, bytes(buf[offset + 8 : offset + 12]))
                 header = struct.Struct(self._endian + "II")
                 block_type, block_length = header.unpack_from(buf, offset)
                 self._interfaces = []
             if block_length < 12 or block_length % 4 or block_length > MAX_RECORD_BYTES:
                 detail = f"a block header claims {block_length} bytes; the rest of the file is not read"
-                return _Walk(records, offset, damaged=detail)
+                return _Walk(np.asarray(records, dtype=np.int64), offset, damaged=detail)
             if offset + block_length > limit:
-                return _Walk(records, offset, next_size=block_length)
+                return _Walk(np.asarray(records, dtype=np.int64), offset, next_size=block_length)
             if block_type == PCAPNG_ENHANCED_PACKET:
                 records.append(offset)
             elif block_type == PCAPNG_INTERFACE:
                 self._interfaces.append(self._interface(buf, offset, block_length))
             elif block_type in PCAPNG_UNSUPPORTED_PACKET_BLOCKS:
-                self.info.record_damage(
-                    "unsupported_pcapng_block", f"a {PCAPNG_UNSUPPORTED_PACKET_BLOCKS[block_type]}"
-                )
+                self.info.record_damage("unsupported_pcapng_block", f"a {PCAPNG_UNSUPPORTED_PACKET_BLOCKS[block_type]}")
             offset += block_length
-        return _Walk(records, offset)
+        return _Walk(np.asarray(records, dtype=np.int64), offset)
 
     def _interface(self, buf: bytearray, offset: int, block_length: int) -> _Interface:
         linktype = struct.unpack_from(self._endian + "H", buf, offset + 8)[0]
@@ -358,8 +452,8 @@ class _PcapngWalker:
             option += 4 + (length + 3) // 4 * 4
         return _Interface(linktype, binary, exponent, offset_seconds)
 
-    def batch(self, buf: np.ndarray, raw: bytearray, records: list[int]) -> RecordBatch:
-        offsets = np.asarray(records, dtype=np.int64)
+    def batch(self, chunks: _ChunkBuffer, offsets: np.ndarray) -> RecordBatch:
+        buf = chunks.array
         big = self._endian == ">"
         block_length = gather_uint(buf, offsets + 4, 4, big_endian=big)
         interface = gather_uint(buf, offsets + 8, 4, big_endian=big)
@@ -381,7 +475,8 @@ class _PcapngWalker:
             self.info.timestamp_resolution = self._interfaces[0].resolution_name()
         return RecordBatch(
             buf=buf,
-            raw=raw,
+            raw=chunks.buffer,
+            words=chunks.words,
             data_start=offsets + 28,
             caplen=caplen,
             origlen=np.maximum(origlen, caplen),

@@ -131,7 +131,9 @@ def _charts(summary: CaptureSummary, timeline_svg: str) -> str:
         f'{timeline_svg}<div class="tooltip"></div>'
         f'<p class="note">{escape(_timeline_note(summary.timeline))}</p></figure></section>'
     )
-    status = f'<section class="panel"><h2>HTTP status codes</h2>{_status_chart(summary.http.responses_by_status)}</section>'
+    status = (
+        f'<section class="panel"><h2>HTTP status codes</h2>{_status_chart(summary.http.responses_by_status)}</section>'
+    )
     talkers = f'<section class="panel"><h2>Top talkers</h2>{_talker_chart(summary.top_talkers)}</section>'
     return f'{traffic}\n<div class="grid-2">{status}{talkers}</div>'
 
@@ -170,9 +172,10 @@ def _timeline_chart(timeline: Timeline) -> tuple[str, dict[str, object]]:
         parts.append(f'<g class="{series}">')
         for tick in range(5):
             y = baseline - plot_height * tick / 4
+            label = escape(formatter(top * tick / 4))
             parts.append(
                 f'<line class="axis" x1="{margin["left"]}" x2="{width - margin["right"]}" y1="{y:.1f}" y2="{y:.1f}"/>'
-                f'<text x="{margin["left"] - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(formatter(top * tick / 4))}</text>'
+                f'<text x="{margin["left"] - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>'
             )
         gap = 0.15 * bin_width if bin_width > 3 else 0
         for index, rate in enumerate(rates):
@@ -187,9 +190,7 @@ def _timeline_chart(timeline: Timeline) -> tuple[str, dict[str, object]]:
         x = margin["left"] + (tick + 0.5) * bin_width
         label = (timeline.start + timedelta(seconds=tick * timeline.bin_seconds)).strftime("%H:%M:%S")
         parts.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle">{label}</text>')
-    parts.append(
-        f'<line class="hover-line" x1="0" x2="0" y1="{margin["top"]}" y2="{baseline}"/></svg>'
-    )
+    parts.append(f'<line class="hover-line" x1="0" x2="0" y1="{margin["top"]}" y2="{baseline}"/></svg>')
     return "".join(parts), data
 
 
@@ -223,7 +224,8 @@ def _status_chart(by_status: dict[str, int]) -> str:
         parts.append(
             f'<rect class="s{escape(code[0])}xx" x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{bar:.1f}">'
             f"<title>{escape(code)}: {thousands(count)}</title></rect>"
-            f'<text class="value" x="{x + bar_width / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">{thousands(count)}</text>'
+            f'<text class="value" x="{x + bar_width / 2:.1f}" y="{y - 4:.1f}" '
+            f'text-anchor="middle">{thousands(count)}</text>'
             f'<text x="{x + bar_width / 2:.1f}" y="{height - 8}" text-anchor="middle">{escape(code)}</text>'
         )
     parts.append("</svg>")
@@ -285,7 +287,14 @@ def _panel(title: str, *content: str) -> str:
 
 
 def _distribution_row(name: str, stats: Distribution) -> list[str]:
-    return [name, thousands(stats.count), f"{stats.p50:.1f}", f"{stats.p90:.1f}", f"{stats.p99:.1f}", f"{stats.max:.1f}"]
+    return [
+        name,
+        thousands(stats.count),
+        f"{stats.p50:.1f}",
+        f"{stats.p90:.1f}",
+        f"{stats.p99:.1f}",
+        f"{stats.max:.1f}",
+    ]
 
 
 def _sections(summary: CaptureSummary) -> list[str]:
@@ -302,7 +311,11 @@ def _sections(summary: CaptureSummary) -> list[str]:
         {1, 2, 3, 4, 5},
     )
     methods = _table(["Method", "Requests"], [[m, thousands(c)] for m, c in http.requests_by_method.items()], {1})
-    hosts = _table(["Host", "Requests"], [[h.host or "(no Host header)", thousands(h.requests)] for h in http.requests_by_host], {1})
+    hosts = _table(
+        ["Host", "Requests"],
+        [[h.host or "(no Host header)", thousands(h.requests)] for h in http.requests_by_host],
+        {1},
+    )
     requests = _table(
         ["Method", "Host", "Path", "Requests"],
         [[r.method, r.host, r.path, thousands(r.requests)] for r in http.top_requests],
@@ -355,7 +368,9 @@ def _sections(summary: CaptureSummary) -> list[str]:
         {4, 5, 6, 7},
     )
     vnis = _table(
-        ["VNI", "Packets", "Bytes"], [[_vni(v.vni), thousands(v.packets), human_bytes(v.bytes)] for v in summary.vnis], {1, 2}
+        ["VNI", "Packets", "Bytes"],
+        [[_vni(v.vni), thousands(v.packets), human_bytes(v.bytes)] for v in summary.vnis],
+        {1, 2},
     )
     protocols = _table(
         ["Protocol", "Packets", "Bytes"],
@@ -370,8 +385,13 @@ def _sections(summary: CaptureSummary) -> list[str]:
     files = _table(
         ["File", "Format", "Packets", "Wire bytes", "Problems"],
         [
-            [f.name, f"{f.format} ({f.byte_order}-endian, {f.timestamp_resolution})", thousands(f.packets),
-             human_bytes(f.wire_bytes), "; ".join(f.problems) or "none"]
+            [
+                f.name,
+                f"{f.format} ({f.byte_order}-endian, {f.timestamp_resolution})",
+                thousands(f.packets),
+                human_bytes(f.wire_bytes),
+                "; ".join(f.problems) or "none",
+            ]
             for f in summary.files
         ],
         {2, 3},
@@ -387,17 +407,16 @@ def _sections(summary: CaptureSummary) -> list[str]:
     return [
         _panel("HTTP errors", errors),
         f'<div class="grid-2">{_panel("HTTP latency by status class", latency, http_note)}'
-        f'{_panel("HTTP requests by method and host", methods, "<h3>Hosts</h3>", hosts)}</div>',
+        f"{_panel('HTTP requests by method and host', methods, '<h3>Hosts</h3>', hosts)}</div>",
         _panel("Top HTTP requests", requests),
         f'<div class="grid-2">{_panel("TCP health", _table(["Measure", "Count"], tcp_rows, {1}), rtt)}'
-        f'{_panel("DNS", rcodes, "<h3>Failed lookups</h3>", failures, "<h3>Top queries</h3>", names)}</div>',
+        f"{_panel('DNS', rcodes, '<h3>Failed lookups</h3>', failures, '<h3>Top queries</h3>', names)}</div>",
         _panel("Top conversations", conversations),
         f'<div class="grid-2">{_panel("Traffic by VNI", vnis, totals_note)}'
-        f'{_panel("Protocol mix", protocols, "<h3>Services</h3>", applications)}</div>',
+        f"{_panel('Protocol mix', protocols, '<h3>Services</h3>', applications)}</div>",
         _panel("Files", files, "<h3>Malformed packets</h3>", malformed),
     ]
 
 
 def _vni(vni: int | None) -> str:
     return "not VXLAN" if vni is None else str(vni)
-

@@ -1,9 +1,10 @@
 """HTTP/1.x requests and responses found in TCP payloads.
 
-One C-speed regular-expression pass over the batch finds every "HTTP/1." token: the version at the end
-of a request line, or the start of a status line. numpy maps each hit to its packet and keeps those in a
-TCP payload at a plausible place; only those (about one per HTTP message) reach Python, to read the
-method, path and Host header and to pair each response with its request.
+One numpy pass over the batch (aligned 4-byte words) finds every "HTTP/1." token: the version at the end
+of a request line, or the start of a status line. numpy maps each hit to its packet and keeps those at a
+plausible place in a TCP payload; status codes, counts and latencies are computed with numpy. Python
+only touches each request once (to cut out its method, path and Host header as raw bytes) and pairs
+responses with requests; text is decoded once per distinct request at the end.
 
 A message counts only in the segment that first carried it whole: bytes below the highest sequence
 number already seen in that direction were looked at before, so a retransmitted segment, whole or
@@ -13,28 +14,32 @@ overlapping, never counts a message twice, wherever in the segment the message s
 from __future__ import annotations
 
 import re
-from array import array
 from collections import Counter, deque
 from dataclasses import dataclass
 
 import numpy as np
 
-from mirrorcap.report.counting import BoundedCounter, distribution
+from mirrorcap.report.counting import MAX_DISTINCT_KEYS, distribution
 from mirrorcap.report.decode import Decoded
+from mirrorcap.report.fields import group_by_bytes
 from mirrorcap.report.flows import FlowAssignment, TcpFindings
 
 VERSION_TOKEN = re.compile(rb"HTTP/1\.")
 STATUS_LINE_BYTES = len(b"HTTP/1.1 200")
 REQUEST_VERSION_BYTES = len(b"HTTP/1.1\r\n")
-METHOD = re.compile(rb"[A-Z][A-Z-]{1,19}")
-HOST_HEADER = re.compile(rb"\r\n[Hh][Oo][Ss][Tt][ \t]*:[ \t]*([^\r\n]*)")
+MAX_METHOD_BYTES = 20
 MAX_PATH_CHARS = 200
 SPACE, CR, LF, ZERO, NINE = 0x20, 0x0D, 0x0A, 0x30, 0x39
+HOST_HEADERS = (b"\r\nHost:", b"\r\nhost:", b"\r\nHOST:")
+# Requests are grouped by their first bytes before their keys are read (see `_request_ids`).
+REQUEST_WINDOW_BYTES = 128
+MIN_GROUPED_REQUESTS = 64
+# Requests beyond MAX_DISTINCT_KEYS distinct (method, host, path) are counted under this id.
+OTHER_REQUEST = 0
 
 
 @dataclass(frozen=True)
-class HttpRequest:
-    ts_ns: int
+class RequestKey:
     method: str
     host: str
     path: str
@@ -42,18 +47,19 @@ class HttpRequest:
 
 class HttpAnalyzer:
     def __init__(self) -> None:
-        self.requests = 0
         self.responses = 0
-        self.by_method: Counter[str] = Counter()
-        self.by_host = BoundedCounter()
-        self.by_request = BoundedCounter()  # (method, host, path)
         self.by_status: Counter[int] = Counter()
-        self.errors = BoundedCounter()  # (status, method, host, path); "" when the request was not seen
+        self.errors: Counter[tuple[int, int]] = Counter()  # (status, request id; -1: request not captured)
         self.responses_without_request = 0
-        self._latency_ms: dict[str, array[float]] = {}
-        # Requests awaiting their response, per conversation: one request, or a deque when pipelined.
-        # Answered conversations leave the table, so it holds only what is in flight.
-        self._pending: dict[int, HttpRequest | deque[HttpRequest]] = {}
+        self._key_ids: dict[tuple[bytes, bytes], int] = {}
+        self._keys: list[tuple[bytes, bytes]] = [(b"", b"")]  # OTHER_REQUEST
+        self._requests_per_key = np.zeros(1024, dtype=np.int64)
+        self._latency_ms: dict[str, list[np.ndarray]] = {}
+        # Requests awaiting their response, per conversation: (ts, request id), or a deque of them when
+        # pipelined. Answered conversations leave the table, so it holds only what is in flight.
+        self._pending: dict[int, tuple[int, int] | deque[tuple[int, int]]] = {}
+
+    # --- Per batch ------------------------------------------------------------------------------------
 
     def add(self, decoded: Decoded, flows: FlowAssignment, tcp: TcpFindings) -> None:
         carriers = np.flatnonzero(tcp.analysed & (decoded.payload_caplen > 0))
@@ -61,120 +67,205 @@ class HttpAnalyzer:
             return
         starts = decoded.payload_start[carriers]
         ends = starts + decoded.payload_caplen[carriers]
-        found = VERSION_TOKEN.finditer(decoded.raw, int(starts[0]), int(ends[-1]))
-        hits = np.fromiter((match.start() for match in found), dtype=np.int64)
+        hits = find_version_tokens(decoded.raw, int(starts[0]), int(ends[-1]))
         if not len(hits):
             return
         owner = np.maximum(np.searchsorted(starts, hits, side="right") - 1, 0)
         inside = (hits >= starts[owner]) & (hits < ends[owner])
         hits, owner = hits[inside], owner[inside]
-        buf = decoded.buf
-        offset = hits - starts[owner]
-        end = ends[owner]
-        new_from = tcp.new_data_from[carriers[owner]]
-        before = buf[hits - 1]
-        is_digit = np.ones(len(hits), dtype=bool)
-        for position in (9, 10, 11):
-            is_digit &= (buf[hits + position] >= ZERO) & (buf[hits + position] <= NINE)
-        status = (
-            ((offset == 0) | (before == LF))
-            & (hits + STATUS_LINE_BYTES <= end)
-            & (buf[hits + 8] == SPACE)
-            & is_digit
-            & (offset + STATUS_LINE_BYTES > new_from)
-        )
-        request = (
-            (offset > 0)
-            & (before == SPACE)
-            & (hits + REQUEST_VERSION_BYTES <= end)
-            & (buf[hits + 8] == CR)
-            & (buf[hits + 9] == LF)
-            & (offset + REQUEST_VERSION_BYTES > new_from)
+        status, request = _classify(
+            decoded.buf, hits, hits - starts[owner], ends[owner], tcp.new_data_from[carriers[owner]]
         )
         keep = status | request
         if not keep.any():
             return
+        hits, owner, status = hits[keep], owner[keep], status[keep]
+        packet = carriers[owner]
         flow_of = np.full(len(decoded), -1, dtype=np.int64)
         flow_of[flows.member] = flows.ids
-        packet = carriers[owner[keep]]
-        codes = (
-            (buf[hits[keep] + 9].astype(np.int64) - ZERO) * 100
-            + (buf[hits[keep] + 10] - ZERO) * 10
-            + (buf[hits[keep] + 11] - ZERO)
+        buf = decoded.buf
+        codes = (buf[hits + 9].astype(np.int64) - ZERO) * 100 + (buf[hits + 10] - ZERO) * 10 + (buf[hits + 11] - ZERO)
+        values = np.where(status, codes, 0)
+        request_rows = np.flatnonzero(~status)
+        values[request_rows] = self._request_ids(
+            decoded.raw, starts[owner[request_rows]], hits[request_rows], ends[owner[request_rows]]
         )
-        self._messages(
-            decoded.raw,
-            hits[keep].tolist(),
-            status[keep].tolist(),
-            codes.tolist(),
-            flow_of[packet].tolist(),
-            decoded.ts_ns[packet].tolist(),
-            starts[owner[keep]].tolist(),
-            end[keep].tolist(),
-        )
+        self._count(status, values, flow_of[packet], decoded.ts_ns[packet])
 
-    def _messages(
-        self,
-        raw: bytearray,
-        hits: list[int],
-        is_status: list[bool],
-        codes: list[int],
-        flows: list[int],
-        times: list[int],
-        payload_starts: list[int],
-        payload_ends: list[int],
-    ) -> None:
-        """Counts the messages in capture order, pairing each response with the oldest open request."""
-        for hit, response, code, flow, ts_ns, payload_start, payload_end in zip(
-            hits, is_status, codes, flows, times, payload_starts, payload_ends, strict=True
+    def _request_ids(self, raw: bytearray, line_starts: np.ndarray, hits: np.ndarray, ends: np.ndarray) -> list[int]:
+        """An id per request for its raw (request line up to any query, Host value). Whether the line
+        really is a request is judged once per distinct key, at the end.
+
+        Requests are grouped first by the bytes they start with (REQUEST_WINDOW_BYTES from the line's
+        start, cut at the segment's end), the token's place and the segment's length: requests alike in
+        all of those that have their key inside that window have the same key, so Python reads one per
+        group; a request whose key reaches past the window is read on its own."""
+        if len(hits) < MIN_GROUPED_REQUESTS:
+            return [
+                self._request_id(raw, *row)
+                for row in zip(line_starts.tolist(), hits.tolist(), ends.tolist(), strict=True)
+            ]
+        width = REQUEST_WINDOW_BYTES
+        first, group = group_by_bytes(raw, line_starts, ends - line_starts, width, [hits - line_starts])
+        line_starts_list, hits_list, ends_list = line_starts.tolist(), hits.tolist(), ends.tolist()
+        group_ids = np.empty(len(first), dtype=np.int64)
+        in_order = np.argsort(first)  # new keys get their ids in the order the requests came
+        for number, row in zip(in_order.tolist(), first[in_order].tolist(), strict=True):
+            line_start = line_starts_list[row]
+            key, extent = _request_key(raw, line_start, hits_list[row], ends_list[row])
+            if extent - line_start > width:  # a key past the window: read every request on its own
+                return [self._request_id(raw, *row) for row in zip(line_starts_list, hits_list, ends_list, strict=True)]
+            group_ids[number] = self._id_for(key)
+        return group_ids[group].tolist()
+
+    def _request_id(self, raw: bytearray, line_start: int, hit: int, end: int) -> int:
+        return self._id_for(_request_key(raw, line_start, hit, end)[0])
+
+    def _id_for(self, key: tuple[bytes, bytes]) -> int:
+        key_id = self._key_ids.get(key)
+        return self._new_key(key) if key_id is None else key_id
+
+    def _new_key(self, key: tuple[bytes, bytes]) -> int:
+        if len(self._keys) > MAX_DISTINCT_KEYS:
+            return OTHER_REQUEST
+        key_id = self._key_ids[key] = len(self._keys)
+        self._keys.append(key)
+        return key_id
+
+    def _count(self, is_status: np.ndarray, values: np.ndarray, flows: np.ndarray, ts_ns: np.ndarray) -> None:
+        real = is_status | (values >= 0)
+        is_status, values, flows, ts_ns = is_status[real], values[real], flows[real], ts_ns[real]
+        requests = values[~is_status]
+        if len(self._requests_per_key) < len(self._keys):
+            grown = np.zeros(2 * len(self._keys), dtype=np.int64)
+            grown[: len(self._requests_per_key)] = self._requests_per_key
+            self._requests_per_key = grown
+        self._requests_per_key[: len(self._keys)] += np.bincount(requests, minlength=len(self._keys))
+
+        codes = values[is_status]
+        self.responses += len(codes)
+        self.by_status.update(dict(zip(*(part.tolist() for part in np.unique(codes, return_counts=True)), strict=True)))
+        interim = (values >= 100) & (values < 200) & (values != 101) & is_status
+        final = ~interim
+        matched_ts, matched_id = self._pair(is_status[final], flows[final], ts_ns[final], values[final])
+        final_codes = values[final][is_status[final]]
+        response_ts = ts_ns[final][is_status[final]]
+        answered = matched_id >= 0
+        self.responses_without_request += int(np.count_nonzero(~answered))
+        latency_ms = (response_ts[answered] - matched_ts[answered]) / 1e6
+        classes = final_codes[answered] // 100
+        for status_class in np.unique(classes).tolist():
+            self._latency_ms.setdefault(f"{status_class}xx", []).append(latency_ms[classes == status_class])
+        failed = final_codes >= 400
+        if failed.any():
+            # (status, request id) packed in one integer: status codes are three digits, ids >= -1.
+            pairs, counts = np.unique(final_codes[failed] * (1 << 40) + (matched_id[failed] + 1), return_counts=True)
+            for pair, count in zip(pairs.tolist(), counts.tolist(), strict=True):
+                self.errors[(pair >> 40, (pair & ((1 << 40) - 1)) - 1)] += count
+
+    def _pair(
+        self, is_status: np.ndarray, flows: np.ndarray, times: np.ndarray, values: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For each response in order, the (ts, request id) of the oldest open request of its
+        conversation, or (0, -1) when there is none.
+
+        Conversations are independent, so the usual ones (nothing open from earlier batches, then
+        request, response, request, ... in turn: each response answers the message just before it)
+        are paired by numpy; the others go through the queue, message by message."""
+        n = len(flows)
+        matched_ts = np.zeros(n, dtype=np.int64)
+        matched_id = np.full(n, -1, dtype=np.int64)
+        order = np.argsort(flows, kind="stable")
+        ordered_flows, ordered_status = flows[order], is_status[order]
+        boundary = np.ones(n, dtype=bool)
+        np.not_equal(ordered_flows[1:], ordered_flows[:-1], out=boundary[1:])
+        group = np.cumsum(boundary) - 1
+        unusual = np.zeros(int(group[-1]) + 1 if n else 0, dtype=bool)
+        repeated = np.ones(n, dtype=bool)  # two requests or two responses in a row, or a response first
+        np.equal(ordered_status[1:], ordered_status[:-1], out=repeated[1:])
+        repeated[boundary] = ordered_status[boundary]
+        unusual[group[repeated]] = True
+        group_flows = ordered_flows[boundary]
+        if self._pending:
+            unusual |= np.isin(group_flows, np.fromiter(self._pending, dtype=np.int64, count=len(self._pending)))
+        usual = ~unusual[group]
+        answers = np.flatnonzero(usual & ordered_status)
+        matched_ts[order[answers]] = times[order[answers - 1]]
+        matched_id[order[answers]] = values[order[answers - 1]]
+        last = np.r_[np.flatnonzero(boundary)[1:] - 1, n - 1] if n else np.empty(0, dtype=np.int64)
+        left_open = last[usual[last] & ~ordered_status[last]]  # a request still waiting at the end
+        for flow, ts_ns, value in zip(
+            ordered_flows[left_open].tolist(),
+            times[order[left_open]].tolist(),
+            values[order[left_open]].tolist(),
+            strict=True,
         ):
-            if response:
-                self._response(code, flow, ts_ns)
+            self._pending[flow] = (ts_ns, value)
+        queued = np.sort(order[~usual])
+        if len(queued):
+            queued_ts, queued_id = self._pair_in_order(
+                is_status[queued].tolist(), flows[queued].tolist(), times[queued].tolist(), values[queued].tolist()
+            )
+            responses = queued[is_status[queued]]
+            matched_ts[responses] = queued_ts
+            matched_id[responses] = queued_id
+        return matched_ts[is_status], matched_id[is_status]
+
+    def _pair_in_order(
+        self, is_status: list[bool], flows: list[int], times: list[int], values: list[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`_pair` one message at a time, through each conversation's queue of open requests."""
+        pending = self._pending
+        matched_ts: list[int] = []
+        matched_id: list[int] = []
+        for response, flow, ts_ns, value in zip(is_status, flows, times, values, strict=True):
+            waiting = pending.get(flow)
+            if not response:
+                if waiting is None:
+                    pending[flow] = (ts_ns, value)
+                elif type(waiting) is tuple:
+                    pending[flow] = deque((waiting, (ts_ns, value)))
+                else:
+                    waiting.append((ts_ns, value))
                 continue
-            request = _parse_request(raw, payload_start, hit, payload_end, ts_ns)
-            if request is not None:
-                self._request(flow, request)
-
-    def _request(self, flow: int, request: HttpRequest) -> None:
-        self.requests += 1
-        self.by_method[request.method] += 1
-        self.by_host.add(request.host)
-        self.by_request.add((request.method, request.host, request.path))
-        waiting = self._pending.get(flow)
-        if waiting is None:
-            self._pending[flow] = request
-        elif isinstance(waiting, deque):
-            waiting.append(request)
-        else:
-            self._pending[flow] = deque((waiting, request))
-
-    def _response(self, code: int, flow: int, ts_ns: int) -> None:
-        self.responses += 1
-        self.by_status[code] += 1
-        if 100 <= code < 200 and code != 101:
-            return  # an interim response: the final one still answers the same request
-        request = self._take_pending(flow)
-        if request is None:
-            self.responses_without_request += 1
-        else:
-            status_class = f"{code // 100}xx"
-            if status_class not in self._latency_ms:
-                self._latency_ms[status_class] = array("d")
-            self._latency_ms[status_class].append((ts_ns - request.ts_ns) / 1e6)
-        if code >= 400:
-            if request is None:
-                self.errors.add((code, "", "", ""))
+            if waiting is None:
+                matched_ts.append(0)
+                matched_id.append(-1)
+                continue
+            if type(waiting) is tuple:
+                del pending[flow]
+                request = waiting
             else:
-                self.errors.add((code, request.method, request.host, request.path))
+                request = waiting.popleft()
+                if not waiting:
+                    del pending[flow]
+            matched_ts.append(request[0])
+            matched_id.append(request[1])
+        return np.array(matched_ts, dtype=np.int64), np.array(matched_id, dtype=np.int64)
 
-    def _take_pending(self, flow: int) -> HttpRequest | None:
-        waiting = self._pending.pop(flow, None)
-        if not isinstance(waiting, deque):
-            return waiting
-        request = waiting.popleft()
-        if waiting:
-            self._pending[flow] = waiting
-        return request
+    # --- Results --------------------------------------------------------------------------------------
+
+    def request_counts(self) -> list[tuple[RequestKey, int]]:
+        """Requests per distinct (method, host, path); lines that turn out not to be requests are left
+        out, and so are requests counted under OTHER_REQUEST."""
+        counts = self._requests_per_key[: len(self._keys)].tolist()
+        return [
+            (key, count)
+            for number, count in enumerate(counts)
+            if count and number != OTHER_REQUEST and (key := self.key(number)) is not None
+        ]
+
+    def key(self, request_id: int) -> RequestKey | None:
+        line, host = self._keys[request_id]
+        method, _, target = line.partition(b" ")
+        if not (0 < len(method) <= MAX_METHOD_BYTES and method.isupper() and method.isalpha()) or not target:
+            return None
+        if b" " in target:
+            return None
+        return RequestKey(method.decode("ascii"), host.decode("latin-1").strip().lower(), _path(target))
+
+    def other_requests(self) -> int:
+        return int(self._requests_per_key[OTHER_REQUEST])
 
     def unanswered_requests(self) -> int:
         return sum(len(waiting) if isinstance(waiting, deque) else 1 for waiting in self._pending.values())
@@ -183,25 +274,96 @@ class HttpAnalyzer:
         return {
             status_class: stats
             for status_class in sorted(self._latency_ms)
-            if (stats := distribution(np.frombuffer(self._latency_ms[status_class], dtype=np.float64)))
+            if (stats := distribution(np.concatenate(self._latency_ms[status_class])))
         }
 
 
-def _parse_request(
-    raw: bytearray, payload_start: int, version_at: int, payload_end: int, ts_ns: int
-) -> HttpRequest | None:
-    line_start = max(raw.rfind(b"\n", payload_start, version_at) + 1, payload_start)
-    method, _, target = bytes(raw[line_start : version_at - 1]).partition(b" ")
-    if not METHOD.fullmatch(method) or not target or b" " in target:
-        return None
-    header_end = raw.find(b"\r\n\r\n", version_at, payload_end)
-    host = HOST_HEADER.search(raw, version_at + 8, payload_end if header_end < 0 else header_end + 2)
-    return HttpRequest(
-        ts_ns=ts_ns,
-        method=method.decode("ascii"),
-        host=host.group(1).strip().lower().decode("latin-1") if host else "",
-        path=_path(target),
+# Where "HTTP/1." starts in a range of the buffer. Any 7-byte string covers exactly one 4-byte-aligned
+# word, which then holds one of its four 4-byte substrings: numpy compares every aligned word with those
+# four, and only the few words that match are checked byte by byte.
+_TOKEN = b"HTTP/1."
+_TOKEN_BYTES = np.frombuffer(_TOKEN, dtype=np.uint8)
+_TOKEN_WORDS = [int.from_bytes(_TOKEN[shift : shift + 4], "little") for shift in range(4)]
+# Below this many bytes the regular expression is cheaper than numpy's set-up.
+NUMPY_SCAN_MIN_BYTES = 1 << 14
+
+
+def find_version_tokens(raw: bytearray, start: int, end: int) -> np.ndarray:
+    """Positions of every "HTTP/1." that lies wholly in raw[start:end], in order."""
+    if end - start < NUMPY_SCAN_MIN_BYTES:
+        return np.fromiter(map(re.Match.start, VERSION_TOKEN.finditer(raw, start, end)), dtype=np.int64)
+    first = (start + 3) // 4  # the first word that starts at or after `start`
+    words = np.frombuffer(raw, dtype="<u4", count=end // 4)[first:]  # words that end before `end`
+    found = words == _TOKEN_WORDS[0]
+    for value in _TOKEN_WORDS[1:]:
+        found |= words == value
+    index = np.flatnonzero(found)
+    word = words[index]
+    shift = np.select([word == value for value in _TOKEN_WORDS[1:]], [1, 2, 3], 0)
+    position = (index + first) * 4 - shift
+    position = position[(position >= start) & (position + len(_TOKEN) <= end)]
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    whole = np.ones(len(position), dtype=bool)
+    for offset, byte in enumerate(_TOKEN_BYTES.tolist()):
+        whole &= buf[position + offset] == byte
+    return position[whole]
+
+
+def _classify(
+    buf: np.ndarray, hits: np.ndarray, offset: np.ndarray, end: np.ndarray, new_from: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(is a status line, is a request line's version) for each "HTTP/1." hit."""
+    before = buf[hits - 1]
+    is_digit = np.ones(len(hits), dtype=bool)
+    for position in (9, 10, 11):
+        digit = buf[hits + position]
+        is_digit &= (digit >= ZERO) & (digit <= NINE)
+    # A status line can start anywhere in a segment (after the previous response's body, which need
+    # not end in a line break), so its own shape is the test: "HTTP/1.x DDD" then a space or CR.
+    after = buf[hits + STATUS_LINE_BYTES]
+    status = (
+        (hits + STATUS_LINE_BYTES < end)
+        & (buf[hits + 8] == SPACE)
+        & is_digit
+        & ((after == SPACE) | (after == CR))
+        & (offset + STATUS_LINE_BYTES > new_from)
     )
+    request = (
+        (offset > 0)
+        & (before == SPACE)
+        & (hits + REQUEST_VERSION_BYTES <= end)
+        & (buf[hits + 8] == CR)
+        & (buf[hits + 9] == LF)
+        & (offset + REQUEST_VERSION_BYTES > new_from)
+    )
+    return status, request
+
+
+def _request_key(raw: bytearray, line_start: int, hit: int, end: int) -> tuple[tuple[bytes, bytes], int]:
+    """((request line up to any query, raw Host value), the position after the last byte the key depends
+    on) of the request whose version token is at `hit`."""
+    line = raw[line_start : hit - 1]
+    if LF in line:
+        line = line.rpartition(b"\n")[2]
+    host_at = raw.find(HOST_HEADERS[0], hit, end)  # the usual spelling first
+    if host_at < 0:
+        host, extent = _host(raw, hit, end), end
+    else:
+        value_end = raw.find(b"\r", host_at + len(HOST_HEADERS[0]), end)
+        host = bytes(raw[host_at + len(HOST_HEADERS[0]) : end if value_end < 0 else value_end])
+        extent = end if value_end < 0 else value_end + 1
+    return (bytes(line.partition(b"?")[0]), host), max(extent, hit - 1)
+
+
+def _host(raw: bytearray, line_end: int, end: int) -> bytes:
+    """The Host header's raw value, if it is in the same segment as the request line."""
+    for header in HOST_HEADERS:
+        found = raw.find(header, line_end, end)
+        if found >= 0:
+            value_start = found + len(header)
+            value_end = raw.find(b"\r", value_start, end)
+            return bytes(raw[value_start : end if value_end < 0 else value_end])
+    return b""
 
 
 def _path(target: bytes) -> str:
@@ -209,5 +371,5 @@ def _path(target: bytes) -> str:
     if target.startswith((b"http://", b"https://")):
         slash = target.find(b"/", target.find(b"//") + 2)
         target = target[slash:] if slash >= 0 else b"/"
-    path = target.split(b"?", 1)[0].split(b"#", 1)[0].decode("latin-1")
+    path = target.split(b"#", 1)[0].decode("latin-1")
     return path if len(path) <= MAX_PATH_CHARS else path[: MAX_PATH_CHARS - 1] + "…"

@@ -13,6 +13,7 @@
   var hoverLine = figure.querySelector(".hover-line");
   var buttons = figure.querySelectorAll(".toggle button");
   var plot = data.plot;
+  figure.classList.add("interactive");
 
   function humanBytes(value) {
     var units = ["B", "kB", "MB", "GB", "TB"];

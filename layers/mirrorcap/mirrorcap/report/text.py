@@ -108,7 +108,9 @@ def text_report(summary: CaptureSummary) -> str:
             for c in summary.top_conversations[:TOP_LINES]
         ],
     )
-    section("HTTP status codes", [f"{code}: {thousands(count)}" for code, count in summary.http.responses_by_status.items()])
+    section(
+        "HTTP status codes", [f"{code}: {thousands(count)}" for code, count in summary.http.responses_by_status.items()]
+    )
     section(
         "HTTP errors",
         [f"{error.label}: {thousands(error.count)}" for error in summary.http.error_paths[: 2 * TOP_LINES]],
@@ -121,7 +123,13 @@ def text_report(summary: CaptureSummary) -> str:
         "DNS failures",
         [f"{failure.rcode} {failure.name}: {failure.responses}" for failure in summary.dns.failures[:TOP_LINES]],
     )
-    section("Files", [f"{entry.name}: {thousands(entry.packets)} packets {'; '.join(entry.problems)}".rstrip() for entry in summary.files])
+    section(
+        "Files",
+        [
+            f"{entry.name}: {thousands(entry.packets)} packets {'; '.join(entry.problems)}".rstrip()
+            for entry in summary.files
+        ],
+    )
     return "\n".join(lines)
 
 
