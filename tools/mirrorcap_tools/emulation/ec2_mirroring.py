@@ -220,9 +220,7 @@ class TrafficMirroringRules:
                 "InvalidTrafficMirrorFilterId.NotFound",
                 f"The traffic mirror filter '{filter_id}' does not exist.",
             )
-        if target.network_interface_id == interface_id or any(
-            t.network_interface_id == interface_id for t in backend.traffic_mirror_targets.values()
-        ):
+        if any(t.network_interface_id == interface_id for t in backend.traffic_mirror_targets.values()):
             raise _fail(
                 "InterfaceInUseByTrafficMirrorTarget", f"Network interface {interface_id} is a traffic mirror target."
             )
