@@ -14,11 +14,13 @@ from mirrorcap.awserrors import throttling_is_transient
 from mirrorcap.naming import MANAGED_BY_VALUE, TAG_CAPTURE_ID, TAG_MANAGED_BY, capture_filter
 from mirrorcap.runtime import aws
 
-_MIRROR_LISTINGS = {
+# kind -> (Describe operation, list key, id key)
+MIRROR_LISTINGS = {
     "session": ("describe_traffic_mirror_sessions", "TrafficMirrorSessions", "TrafficMirrorSessionId"),
     "filter": ("describe_traffic_mirror_filters", "TrafficMirrorFilters", "TrafficMirrorFilterId"),
     "target": ("describe_traffic_mirror_targets", "TrafficMirrorTargets", "TrafficMirrorTargetId"),
 }
+RESOURCE_KINDS = ("sessions", "filters", "targets", "instances", "security_groups")
 
 
 def tags_of(item: dict[str, Any]) -> dict[str, str]:
@@ -42,8 +44,11 @@ class ManagedResources:
     instances: list[dict] = field(default_factory=list)
     security_groups: list[dict] = field(default_factory=list)
 
+    def items(self) -> list[dict]:
+        return [item for kind in RESOURCE_KINDS for item in getattr(self, kind)]
+
     def __bool__(self) -> bool:
-        return any((self.sessions, self.filters, self.targets, self.instances, self.security_groups))
+        return bool(self.items())
 
 
 def _pages(operation: str, **kwargs: Any) -> Iterator[dict]:
@@ -52,7 +57,7 @@ def _pages(operation: str, **kwargs: Any) -> Iterator[dict]:
 
 
 def mirror_resources(kind: str, capture_id: str | None = None) -> list[dict]:
-    operation, key, _ = _MIRROR_LISTINGS[kind]
+    operation, key, _ = MIRROR_LISTINGS[kind]
     return [item for page in _pages(operation) for item in page[key] if is_managed(item, capture_id)]
 
 
@@ -84,7 +89,7 @@ def managed_resources(capture_id: str | None = None) -> ManagedResources:
 def by_capture(found: ManagedResources) -> dict[str, ManagedResources]:
     """Split what every capture left into one ManagedResources per capture id."""
     groups: dict[str, ManagedResources] = {}
-    for kind in ("sessions", "filters", "targets", "instances", "security_groups"):
+    for kind in RESOURCE_KINDS:
         for item in getattr(found, kind):
             capture_id = tags_of(item).get(TAG_CAPTURE_ID)
             if capture_id:

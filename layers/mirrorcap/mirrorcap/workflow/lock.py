@@ -76,16 +76,21 @@ def _holder_message(capture: CaptureRequest, settings: Settings) -> str:
 
 def release_source_lock(capture: CaptureRequest, settings: Settings) -> bool:
     """Delete the lock if this execution holds it. True when it was ours and is gone now."""
+    return release_lock(settings, capture.network_interface_id, capture.execution_id)
+
+
+def release_lock(settings: Settings, source: str, execution_id: str) -> bool:
+    """Delete `source`'s lock only if `execution_id` holds it (never another run's lock)."""
     try:
         with throttling_is_transient():
             aws().dynamodb.delete_item(
                 TableName=settings.lock_table,
-                Key={"source": {"S": capture.network_interface_id}},
-                ConditionExpression="execution_id = :me",
-                ExpressionAttributeValues={":me": {"S": capture.execution_id}},
+                Key={"source": {"S": source}},
+                ConditionExpression="execution_id = :holder",
+                ExpressionAttributeValues={":holder": {"S": execution_id}},
             )
     except ClientError as exc:
         if error_code(exc) == "ConditionalCheckFailedException":
-            return False  # not ours (or already released): never touch another capture's lock
+            return False  # held by another run now, or already released
         raise
     return True

@@ -18,7 +18,7 @@ from mirrorcap.naming import client_token, resource_tags, tag_specifications
 from mirrorcap.observability import logger
 from mirrorcap.runtime import aws
 from mirrorcap.settings import Settings
-from mirrorcap.tagged import mirror_resources
+from mirrorcap.tagged import MIRROR_LISTINGS, mirror_resources
 
 MAX_SESSION_NUMBER = 32766
 
@@ -79,7 +79,7 @@ def _call(operation: str, **params: Any) -> dict:
 
 
 def _find_or_create(kind: str, capture: CaptureRequest, create: Callable[[list[dict]], str]) -> str:
-    id_key = {"target": "TrafficMirrorTargetId", "filter": "TrafficMirrorFilterId"}[kind]
+    id_key = MIRROR_LISTINGS[kind][2]
     existing = mirror_resources(kind, capture.capture_id)
     if existing:
         return existing[0][id_key]

@@ -20,6 +20,7 @@ from mirrorcap.observability import logger
 from mirrorcap.runtime import aws, now
 from mirrorcap.settings import Settings
 from mirrorcap.tagged import ManagedResources, by_capture, managed_resources, tags_of
+from mirrorcap.workflow.lock import release_lock
 from mirrorcap.workflow.teardown import delete_in_order
 
 
@@ -44,8 +45,7 @@ def sweep_orphans(data: SweepRequest, settings: Settings) -> SweepReport:
 
 
 def _orphan_reason(found: ManagedResources, status_cache: dict[str, str]) -> str | None:
-    items = [*found.sessions, *found.filters, *found.targets, *found.instances, *found.security_groups]
-    executions = {tags_of(item).get(TAG_EXECUTION) for item in items} - {None}
+    executions = {tags_of(item).get(TAG_EXECUTION) for item in found.items()} - {None}
     for execution in executions:
         status = _execution_status(execution, status_cache)
         if status != "RUNNING":
@@ -76,18 +76,7 @@ def _release_stale_locks(settings: Settings, status_cache: dict[str, str]) -> li
     paginator = aws().dynamodb.get_paginator("scan")
     for page in paginator.paginate(TableName=settings.lock_table, ConsistentRead=True):
         for item in page["Items"]:
-            execution = item["execution_id"]["S"]
-            if _execution_status(execution, status_cache) == "RUNNING":
-                continue
-            try:
-                aws().dynamodb.delete_item(
-                    TableName=settings.lock_table,
-                    Key={"source": item["source"]},
-                    ConditionExpression="execution_id = :gone",
-                    ExpressionAttributeValues={":gone": {"S": execution}},
-                )
-                released.append(item["source"]["S"])
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":  # a new run took it meanwhile
-                    raise
+            source, execution = item["source"]["S"], item["execution_id"]["S"]
+            if _execution_status(execution, status_cache) != "RUNNING" and release_lock(settings, source, execution):
+                released.append(source)
     return released
