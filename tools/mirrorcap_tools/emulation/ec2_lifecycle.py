@@ -54,6 +54,11 @@ class InstanceLifecycle:
             if state == RUNNING:
                 self.running_since[instance_id] = float("-inf")
 
+    def _begin(self, instance: Any, state: tuple[str, int], seconds: float, then: tuple[str, int]) -> None:
+        """Put the instance in `state` now and in `then` after `seconds` of virtual time."""
+        _set_state(instance, state)
+        self._due[instance.id] = (self.clock.elapsed() + seconds, then, instance)
+
     def state_of(self, instance: Any) -> str:
         self.advance()
         return instance._state.name
@@ -63,19 +68,12 @@ class InstanceLifecycle:
         run_instances = InstanceBackend.run_instances
         terminate_instances = InstanceBackend.terminate_instances
         delete_security_group = SecurityGroupBackend.delete_security_group
-        describe_instances = EC2Response.describe_instances
-        describe_instance_status = EC2Response.describe_instance_status
 
         def booting(backend: Any, *args: Any, **kwargs: Any) -> Any:
             reservation = run_instances(backend, *args, **kwargs)
             with lifecycle._lock:
                 for instance in reservation.instances:
-                    _set_state(instance, PENDING)
-                    lifecycle._due[instance.id] = (
-                        lifecycle.clock.elapsed() + lifecycle.boot_seconds,
-                        RUNNING,
-                        instance,
-                    )
+                    lifecycle._begin(instance, PENDING, lifecycle.boot_seconds, RUNNING)
             return reservation
 
         def shutting_down(backend: Any, instance_ids: list[str]) -> Any:
@@ -87,12 +85,7 @@ class InstanceLifecycle:
                     if previous.name in ("shutting-down", "terminated"):
                         _set_state(instance, (previous.name, previous.code))
                         continue
-                    _set_state(instance, SHUTTING_DOWN)
-                    lifecycle._due[instance.id] = (
-                        lifecycle.clock.elapsed() + lifecycle.shutdown_seconds,
-                        TERMINATED,
-                        instance,
-                    )
+                    lifecycle._begin(instance, SHUTTING_DOWN, lifecycle.shutdown_seconds, TERMINATED)
             return changes
 
         def delete_group(backend: Any, name: str | None = None, group_id: str | None = None) -> Any:
@@ -108,20 +101,21 @@ class InstanceLifecycle:
                         raise AwsError("DependencyViolation", f"resource {group_id} has a dependent object")
             return delete_security_group(backend, name=name, group_id=group_id)
 
-        def describe(response: EC2Response) -> Any:
-            lifecycle.advance()
-            return describe_instances(response)
+        def advancing(describe: Callable[[EC2Response], Any]) -> Callable[[EC2Response], Any]:
+            """A read of instance state sees every transition that is due by now."""
 
-        def status(response: EC2Response) -> Any:
-            lifecycle.advance()
-            return describe_instance_status(response)
+            def read(response: EC2Response) -> Any:
+                lifecycle.advance()
+                return describe(response)
+
+            return read
 
         return [
             (InstanceBackend, "run_instances", booting),
             (InstanceBackend, "terminate_instances", shutting_down),
             (SecurityGroupBackend, "delete_security_group", delete_group),
-            (EC2Response, "describe_instances", describe),
-            (EC2Response, "describe_instance_status", status),
+            (EC2Response, "describe_instances", advancing(EC2Response.describe_instances)),
+            (EC2Response, "describe_instance_status", advancing(EC2Response.describe_instance_status)),
         ]
 
 
