@@ -72,7 +72,7 @@ build-MirrorcapLayer:
 	find "$(ARTIFACTS_DIR)/python" -name __pycache__ -type d -prune -exec rm -rf {} +
 
 FUNCTIONS := ResolveRequestFunction FanOutFunction LockSourceFunction LaunchCollectorFunction CheckCollectorReadyFunction \
-	CreateMirrorSessionFunction StartCaptureFunction CollectCaptureFunction TeardownCaptureFunction \
+	CreateMirrorSessionFunction StartCaptureFunction RenewUploadGrantFunction CollectCaptureFunction TeardownCaptureFunction \
 	ReportCaptureFunction SweepOrphansFunction
 $(addprefix build-,$(FUNCTIONS)):
 	cp app.py "$(ARTIFACTS_DIR)/"

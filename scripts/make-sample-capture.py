@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mirrorcap.collector.command import CaptureScriptSpec, render_run_command
+from mirrorcap.collector.command import CaptureScriptSpec, max_object_bytes, render_run_command
 from mirrorcap.collector.manifest import MANIFEST_NAME, CaptureManifest, summarize_pcap_file
 from mirrorcap_tools import netns
 
@@ -42,7 +42,6 @@ def main() -> int:
         capture_id=CAPTURE_ID,
         bucket=BUCKET,
         key_prefix=f"captures/{CAPTURE_ID}/",
-        region=netns.REGION,
         duration_seconds=4,
         vni=VNI,
     )
@@ -69,7 +68,8 @@ def capture(spec: CaptureScriptSpec, scratch: Path) -> tuple[CaptureManifest, Pa
         netns.services(lab, site, SITE_NAME, scratch / "services.log"),
         netns.lab_s3(lab, BUCKET, scratch / "moto.log") as s3,
     ):
-        run = netns.CollectorRun(lab, render_run_command(spec), scratch / "disk", spec.capture_id)
+        grant = netns.lab_grant(spec.bucket, spec.key_prefix, max_object_bytes(spec))
+        run = netns.CollectorRun(lab, render_run_command(spec, grant), scratch / "disk", spec.capture_id)
         run.wait_listening()
         netns.dns_query(lab, SITE_NAME)
         netns.http_get(lab, "/", SITE_NAME)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Write events/functions/<Function>.json: the input each function received in an offline run of the
-alarm sample (and the schedule sample, for FanOut). Re-run after changing a step's input model."""
+alarm sample (the schedule sample for FanOut, the hour-long manual sample for RenewUploadGrant).
+Re-run after changing a step's input model."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ OUT = PROJECT_ROOT / "events" / "functions"
 def main() -> None:
     with OfflineAws(SampleCaptureCollector(), speedup=1000) as aws:
         world = build_world(aws)
-        for sample in ("alarm.json", "schedule.json"):
+        for sample in ("alarm.json", "schedule.json", "manual-long.json"):
             run_input(world, (PROJECT_ROOT / "events" / "triggers" / sample).read_text())
         first: dict[str, dict] = {}
         for invocation in aws.lambdas.invocations:

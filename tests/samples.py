@@ -12,6 +12,9 @@ from mirrorcap_tools.template import PROJECT_ROOT
 EVENTS = PROJECT_ROOT / "events"
 # Virtual seconds per real second in integration tests: a 300 s capture window takes 0.15 s.
 TEST_SPEEDUP = 2000.0
+# For runs that must succeed across grant renewals: emulated time is real time x speedup, so a machine
+# busy for half a second would age an upload grant by 1,000 s at TEST_SPEEDUP (grants allow 900 s).
+LONG_CAPTURE_SPEEDUP = 300.0
 
 
 def event_text(relative: str) -> str:

@@ -4,7 +4,6 @@ loopback. Needs root; skips with the reason where the lab cannot be built."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -17,7 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from mirrorcap.collector.command import CaptureScriptSpec, render_run_command, render_stop_command
+from mirrorcap.collector.command import (
+    CaptureScriptSpec,
+    max_object_bytes,
+    render_renewal_command,
+    render_run_command,
+    render_stop_command,
+)
 from mirrorcap.collector.manifest import MANIFEST_NAME, CaptureExit, CaptureManifest, summarize_pcap_file
 from mirrorcap_tools import netns
 from scapy.layers.dns import DNS
@@ -38,6 +43,7 @@ BUCKET = "mirrorcap-lab-captures"
 SITE_NAME = "web.mirrorcap.test"
 BLOB = bytes(range(256)) * 1200  # 300 KB: a few GETs fill a 1 MB file
 BLOB_SHA256 = hashlib.sha256(BLOB).hexdigest()
+LOG_NAME = "capture.log"
 COLLECTOR_IFNAME = "enX7"  # neither eth0 nor ens5: the script must find it by the default route
 
 
@@ -71,7 +77,6 @@ def make_spec(**overrides) -> CaptureScriptSpec:
         "capture_id": capture_id,
         "bucket": BUCKET,
         "key_prefix": f"captures/{capture_id}/",
-        "region": netns.REGION,
         "duration_seconds": 60,
         "vni": VNI,
         "rotate_megabytes": 1,
@@ -79,8 +84,13 @@ def make_spec(**overrides) -> CaptureScriptSpec:
     return CaptureScriptSpec(**{**values, **overrides})
 
 
+def run_command(spec: CaptureScriptSpec) -> list[str]:
+    """The capture command as StartCapture renders it, with an upload grant for the lab's S3."""
+    return render_run_command(spec, netns.lab_grant(spec.bucket, spec.key_prefix, max_object_bytes(spec)))
+
+
 def start(lab, spec: CaptureScriptSpec, disk: Path) -> netns.CollectorRun:
-    run = netns.CollectorRun(lab, render_run_command(spec), disk, spec.capture_id)
+    run = netns.CollectorRun(lab, run_command(spec), disk, spec.capture_id)
     run.wait_listening()
     return run
 
@@ -88,19 +98,19 @@ def start(lab, spec: CaptureScriptSpec, disk: Path) -> netns.CollectorRun:
 def delivered(s3, spec: CaptureScriptSpec, dest: Path) -> tuple[CaptureManifest | None, dict]:
     objects = s3.download(spec.key_prefix, dest)
     manifest_object = objects.pop(f"{spec.key_prefix}{MANIFEST_NAME}", None)
+    objects.pop(f"{spec.key_prefix}{LOG_NAME}", None)  # uploaded after the manifest, best effort
     manifest = CaptureManifest.model_validate_json(manifest_object.path.read_bytes()) if manifest_object else None
     return manifest, objects
 
 
 def check_objects_are_whole(objects: dict) -> None:
-    """Every pcap in S3 is complete, and its checksums (S3's and ours) and packet count hold."""
+    """Every pcap in S3 is complete, and its checksum, packet count and content type hold."""
     for key, obj in objects.items():
         summary = summarize_pcap_file(obj.path, key)
         assert summary.bytes == obj.size
         assert obj.metadata["sha256"] == summary.sha256
         assert int(obj.metadata["packets"]) == summary.packets
-        # Single-part uploads (under the CLI's 8 MB multipart threshold): S3's own SHA-256 of the object.
-        assert obj.checksum_sha256 == base64.b64encode(bytes.fromhex(summary.sha256)).decode()
+        assert obj.content_type == "application/vnd.tcpdump.pcap"
 
 
 def check_manifest_matches_objects(manifest: CaptureManifest, objects: dict) -> None:
@@ -197,8 +207,10 @@ def test_a_whole_window_delivers_every_file_and_a_manifest_that_matches(lab, s3,
     assert all(hashlib.sha256(body).hexdigest() == BLOB_SHA256 for body in bodies)
     assert all(item["sha256"] == BLOB_SHA256 for item in fetched)
 
-    # Nothing left behind on the collector's disk but the logs and the manifest.
+    # Nothing left behind on the collector's disk but the logs and the manifest; the whole log is in S3.
     assert not list(run.work_dir.glob("*.pcap*"))
+    log = s3.download(f"{spec.key_prefix}{LOG_NAME}", tmp_path / "log")[f"{spec.key_prefix}{LOG_NAME}"]
+    assert f"manifest: s3://{BUCKET}/{spec.key_prefix}{MANIFEST_NAME}" in log.path.read_text()
 
 
 def test_a_stop_before_the_window_ends_closes_and_delivers_the_last_file(lab, s3, tmp_path):
@@ -246,6 +258,35 @@ def test_a_collector_killed_mid_run_has_already_delivered_every_closed_file(lab,
     assert [key_index(key) for key in [*closed, *left]] == list(range(len(closed) + 1))
 
 
+def test_a_renewed_grant_takes_over_from_one_s3_refuses(lab, s3, tmp_path):
+    """The script reads the grant for every upload: a renewal (RenewUploadGrant's command) mid-capture
+    makes the next uploads, and the retry of those that failed, go through."""
+    spec = make_spec(duration_seconds=300)
+    refused = netns.lab_grant("mirrorcap-lab-no-such-bucket", spec.key_prefix, max_object_bytes(spec))
+    run = netns.CollectorRun(lab, render_run_command(spec, refused), tmp_path / "disk", spec.capture_id)
+    run.wait_listening()
+    netns.http_get(lab, "/blob.bin", SITE_NAME, times=6)  # about 1.8 MB: at least one closed file
+    log = run.work_dir / LOG_NAME
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "failed; kept on disk" not in log.read_text():
+        time.sleep(0.1)
+    assert "NoSuchBucket" in log.read_text()
+
+    renewal = render_renewal_command(
+        spec.capture_id, netns.lab_grant(spec.bucket, spec.key_prefix, max_object_bytes(spec))
+    )
+    assert run.run_commands(renewal).returncode == 0
+    netns.http_get(lab, "/blob.bin", SITE_NAME, times=6)
+    assert run.run_commands(render_stop_command(spec)).returncode == 0
+    assert run.wait(timeout=60) == CaptureExit.STOPPED_EARLY, run.output()
+
+    manifest, objects = delivered(s3, spec, tmp_path / "s3")
+    assert manifest is not None and manifest.not_delivered == []
+    check_objects_are_whole(objects)
+    check_manifest_matches_objects(manifest, objects)
+    assert len(http_bodies(inner_frames(read_frames(objects)))) == 12
+
+
 def key_index(key: str) -> int:
     return int(key.rsplit("-", 1)[1].removesuffix(".pcap"))
 
@@ -279,7 +320,7 @@ def test_a_collector_without_disk_to_spare_does_not_start(lab, s3, tmp_path):
     spec = make_spec(duration_seconds=120)
     disk = tmp_path / "disk"
     with small_disk(disk, size_mib=300, free_mib=200):
-        run = netns.CollectorRun(lab, render_run_command(spec), disk, spec.capture_id)
+        run = netns.CollectorRun(lab, run_command(spec), disk, spec.capture_id)
         assert run.wait(timeout=60) == CaptureExit.DISK_LIMIT, run.output()
         manifest, objects = delivered(s3, spec, tmp_path / "s3")
     assert manifest is not None and manifest.status == "disk_limit"
@@ -305,7 +346,7 @@ def test_uploads_that_fail_keep_the_files_and_say_so(lab, s3, tmp_path):
 def test_a_collector_without_a_default_route_fails_clearly(lab_dir, tmp_path):
     spec = make_spec(duration_seconds=5)
     with netns.mirror_lab(VNI, default_route=False) as bare, netns.lab_s3(bare, BUCKET, lab_dir / "moto2.log") as s3:
-        run = netns.CollectorRun(bare, render_run_command(spec), tmp_path / "disk", spec.capture_id)
+        run = netns.CollectorRun(bare, run_command(spec), tmp_path / "disk", spec.capture_id)
         assert run.wait(timeout=60) == CaptureExit.CAPTURE_FAILED, run.output()
         manifest, objects = delivered(s3, spec, tmp_path / "s3")
     assert manifest is not None and manifest.status == "failed"
@@ -317,10 +358,10 @@ def test_a_collector_without_a_default_route_fails_clearly(lab_dir, tmp_path):
 def test_the_same_capture_never_runs_twice_on_one_collector(lab, s3, tmp_path):
     spec = make_spec(duration_seconds=1)
     disk = tmp_path / "disk"
-    first = netns.CollectorRun(lab, render_run_command(spec), disk, spec.capture_id)
+    first = netns.CollectorRun(lab, run_command(spec), disk, spec.capture_id)
     assert first.wait(timeout=60) == CaptureExit.COMPLETE, first.output()
     manifest_before = json.loads((first.work_dir / MANIFEST_NAME).read_text())
-    second = netns.CollectorRun(lab, render_run_command(spec), disk, spec.capture_id)
+    second = netns.CollectorRun(lab, run_command(spec), disk, spec.capture_id)
     assert second.wait(timeout=60) == CaptureExit.BAD_ARGUMENTS
     assert "has run on this host before" in second.stderr_path.read_text()
     assert json.loads((first.work_dir / MANIFEST_NAME).read_text()) == manifest_before

@@ -18,10 +18,13 @@ STEPS = {
     "CheckCollectorReady": ("CheckCollectorReadyFunction", "ssm:DescribeInstanceInformation=InternalServerError"),
     "CreateMirrorSession": ("CreateMirrorSessionFunction", "ec2:CreateTrafficMirrorSession=TrafficMirrorSessionsPerInterfaceLimitExceeded"),
     "StartCapture": ("StartCaptureFunction", "ssm:SendCommand=InvalidDocument"),
+    "RenewUploadGrant": ("RenewUploadGrantFunction", "sts:AssumeRole=AccessDenied"),
     "CollectCapture": ("CollectCaptureFunction", "s3:GetObject=AccessDenied"),
     "TeardownCapture": ("TeardownCaptureFunction", "ec2:DeleteTrafficMirrorSession=InternalError*2"),
     "ReportCapture": ("ReportCaptureFunction", "s3:PutObject=InternalError"),
 }  # fmt: skip
+# Only a capture longer than its upload grant reaches RenewUploadGrant.
+TRIGGER = {"RenewUploadGrant": "triggers/manual-long.json"}
 FAULTS = ("aws-error", "crash", "timeout")
 MATRIX: dict[tuple[str, str], str] = {}
 
@@ -38,7 +41,8 @@ def _fault(step: str, kind: str) -> Fault:
 @pytest.mark.parametrize("kind", FAULTS)
 @pytest.mark.parametrize("step", list(STEPS))
 def test_step_failure_ends_cleanly(offline, step: str, kind: str) -> None:
-    record = run_input(offline, event_text("triggers/alarm.json"), faults=FaultPlan([_fault(step, kind)]))
+    trigger = TRIGGER.get(step, "triggers/alarm.json")
+    record = run_input(offline, event_text(trigger), faults=FaultPlan([_fault(step, kind)]))
 
     MATRIX[step, kind] = f"{record.status:<9} {record.error or '':<24} left {record.resources_left}"
     states = record.executions[0].states

@@ -49,6 +49,7 @@ def _exercise(world) -> set[tuple[str, str]]:
     runs = [
         ("triggers/alarm.json", None),
         ("triggers/schedule.json", None),
+        ("triggers/manual-long.json", None),  # long enough to renew its upload grant
         ("triggers/manual.json", FaultPlan([Fault.parse("ec2:CreateTrafficMirrorSession=NetworkInterfaceNotSupported")])),
         ("triggers/manual.json", FaultPlan([Fault("ssm", "SendCommand", "InvalidInstanceId")])),
         # A retried launch finds the security group its first attempt created.
@@ -135,3 +136,31 @@ def test_pass_role_only_for_the_collector_role_to_ec2() -> None:
     assert len(passes) == 1
     assert passes[0]["Resource"] == {"Fn::GetAtt": ["CollectorRole", "Arn"]}
     assert passes[0]["Condition"]["StringEquals"]["iam:PassedToService"] == "ec2.amazonaws.com"
+
+
+def test_the_upload_signer_writes_captures_only_and_only_the_grant_minting_steps_assume_it() -> None:
+    template = load_template()
+    signer = template["Resources"]["UploadSignerRole"]["Properties"]
+    (trust,) = signer["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"]["AWS"] == [
+        {"Fn::GetAtt": ["StartCaptureFunctionRole", "Arn"]},
+        {"Fn::GetAtt": ["RenewUploadGrantFunctionRole", "Arn"]},
+    ]
+    (policy,) = signer["Policies"]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": {"Fn::Sub": "${CaptureBucket.Arn}/captures/*"}}
+    ]
+    assert signer["MaxSessionDuration"] == 3600  # AssumeRole from a Lambda is role chaining: one hour at most
+    # Functions assume it by its path (the trust policy already names their roles).
+    path = signer["Path"]["Fn::Sub"]
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    assumers = sorted(
+        name
+        for name, spec in functions.items()
+        for statement in _statements(spec)
+        if "sts:AssumeRole" in _actions(statement)
+    )
+    assert assumers == ["RenewUploadGrantFunction", "StartCaptureFunction"]
+    for name in assumers:
+        (statement,) = [s for s in _statements(functions[name]) if "sts:AssumeRole" in _actions(s)]
+        assert statement["Resource"]["Fn::Sub"].endswith(f":role{path}*")

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import pytest
 from mirrorcap_tools.offline.runner import run_input
-from samples import EVENTS, event_text
+from samples import EVENTS, LONG_CAPTURE_SPEEDUP, TEST_SPEEDUP, event_text
 
 TRIGGERS = sorted(p.name for p in (EVENTS / "triggers").glob("*.json"))
+SPEEDUP = {"manual-long.json": LONG_CAPTURE_SPEEDUP}
 
 
-@pytest.mark.parametrize("trigger", TRIGGERS)
+@pytest.mark.parametrize(
+    ("trigger", "offline"),
+    [(trigger, {"speedup": SPEEDUP.get(trigger, TEST_SPEEDUP)}) for trigger in TRIGGERS],
+    indirect=["offline"],
+)
 def test_trigger_captures_and_cleans_up(offline, trigger: str) -> None:
     record = run_input(offline, event_text(f"triggers/{trigger}"), input_file=trigger)
 

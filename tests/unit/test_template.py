@@ -89,12 +89,14 @@ def test_capture_bucket_is_private_encrypted_tls_only_and_expiring() -> None:
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_collector_role_writes_only_captures() -> None:
+def test_collectors_have_no_s3_permission_of_their_own() -> None:
+    """They upload with a per-capture grant (a presigned POST) instead: an instance-profile permission
+    would be shared by every collector and so reach every capture's prefix."""
     role = RESOURCES["CollectorRole"]["Properties"]
-    (policy,) = role["Policies"]
-    (statement,) = policy["PolicyDocument"]["Statement"]
-    assert statement["Action"] == "s3:PutObject"
-    assert statement["Resource"] == {"Fn::Sub": "${CaptureBucket.Arn}/captures/*"}
+    assert "Policies" not in role, role.get("Policies")
+    assert role["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+    ]
 
 
 def test_parameters_have_safe_defaults() -> None:

@@ -31,7 +31,13 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from mirrorcap.collector.grant import UploadGrant
+from mirrorcap.workflow.upload_grant import presigned_grant
 
 SOURCE_IP, SERVER_IP = "10.77.1.1", "10.77.1.2"
 MIRROR_SOURCE_IP, COLLECTOR_IP = "10.77.2.1", "10.77.2.2"
@@ -233,7 +239,7 @@ class S3Object:
     path: Path
     size: int
     metadata: dict[str, str]
-    checksum_sha256: str | None  # S3's base64 SHA-256 of the object (single-part uploads)
+    content_type: str
 
 
 @dataclass(frozen=True)
@@ -250,10 +256,24 @@ class LabS3:
                 path=Path(item["path"]),
                 size=item["size"],
                 metadata=item["metadata"],
-                checksum_sha256=item["checksum_sha256"],
+                content_type=item["content_type"],
             )
             for item in json.loads(out.stdout)
         }
+
+
+def lab_grant(bucket: str, key_prefix: str, max_object_bytes: int) -> UploadGrant:
+    """An upload grant for the lab's S3, signed with the lab's keys, as the workflow mints one for S3.
+    (moto does not check POST policies; mirrorcap_tools.emulation.s3_post does, offline.)"""
+    s3 = boto3.client(
+        "s3",
+        region_name=REGION,
+        endpoint_url=LAB_AWS_ENV["AWS_ENDPOINT_URL"],
+        aws_access_key_id=LAB_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LAB_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        config=Config(signature_version="s3v4"),
+    )
+    return presigned_grant(s3, bucket, key_prefix, max_object_bytes, datetime.now(UTC))
 
 
 @contextmanager
@@ -481,8 +501,6 @@ def _cmd_dns_query(args: argparse.Namespace) -> None:
 
 
 def _cmd_s3_create_bucket(args: argparse.Namespace) -> None:
-    import boto3
-
     s3 = boto3.client("s3")
     deadline = time.monotonic() + 30
     while True:  # moto_server takes a moment to listen
@@ -496,8 +514,6 @@ def _cmd_s3_create_bucket(args: argparse.Namespace) -> None:
 
 
 def _cmd_s3_download(args: argparse.Namespace) -> None:
-    import boto3
-
     s3 = boto3.client("s3")
     dest = Path(args.dest)
     found = []
@@ -507,14 +523,14 @@ def _cmd_s3_download(args: argparse.Namespace) -> None:
             path = dest / key
             path.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(args.bucket, key, str(path))
-            head = s3.head_object(Bucket=args.bucket, Key=key, ChecksumMode="ENABLED")
+            head = s3.head_object(Bucket=args.bucket, Key=key)
             found.append(
                 {
                     "key": key,
                     "path": str(path),
                     "size": head["ContentLength"],
                     "metadata": head.get("Metadata", {}),
-                    "checksum_sha256": head.get("ChecksumSHA256"),
+                    "content_type": head.get("ContentType", ""),
                 }
             )
     print(json.dumps(found))

@@ -336,6 +336,10 @@ class CaptureCommand(StepModel):
     command_id: str
     started_at: datetime
     window_ends_at: datetime
+    finishes_by: datetime  # the script's own bound: window, start-up and delivering the last files
+    grant_expires_at: datetime  # when S3 stops accepting the collector's uploads, unless renewed
+    wait_seconds: int = Field(ge=0)  # for WaitCaptureWindow: until the window ends or the grant needs renewing
+    renew_grant: bool  # after that wait: renew the upload grant (and wait again) before collecting
 
 
 class CapturedObject(StepModel):
@@ -388,6 +392,11 @@ class StartCaptureInput(CollectorStep):
 
 
 class CollectCaptureInput(CollectorStep):
+    command: CaptureCommand
+
+
+class RenewUploadGrantInput(CollectorStep):
+    mirror: MirrorSession
     command: CaptureCommand
 
 

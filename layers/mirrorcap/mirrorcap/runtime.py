@@ -67,6 +67,20 @@ class AwsClients:
         return self.client("stepfunctions")
 
     @property
+    def sts(self) -> Any:
+        return self.client("sts")
+
+    def client_as(self, service: str, credentials: dict[str, Any]) -> Any:
+        """A new client that signs with `credentials` (AssumeRole's `Credentials`), not the session's own."""
+        return self.session.client(
+            service,
+            config=_SERVICE_CONFIG.get(service, _SDK_CONFIG),
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+    @property
     def region(self) -> str:
         return self.session.region_name
 

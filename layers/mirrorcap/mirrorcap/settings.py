@@ -20,6 +20,7 @@ class Settings(BaseModel):
     capture_bucket: str = Field(alias="CAPTURE_BUCKET", min_length=3, max_length=63)
     collector_instance_profile: str = Field(alias="COLLECTOR_INSTANCE_PROFILE_ARN", min_length=1)
     lock_table: str = Field(alias="LOCK_TABLE", min_length=3)
+    upload_signer_role_arn: str = Field(alias="UPLOAD_SIGNER_ROLE_ARN", min_length=20)
     collector_instance_type: str = Field(default="t3.medium", alias="COLLECTOR_INSTANCE_TYPE")
     collector_volume_gib: int = Field(default=30, alias="COLLECTOR_VOLUME_GIB", ge=8, le=16384)
     default_duration_seconds: int = Field(default=300, alias="DEFAULT_CAPTURE_SECONDS", ge=10)

@@ -97,6 +97,17 @@ def build_world(aws: OfflineAws, parameter_overrides: dict[str, str] | None = No
         InstanceProfileName=profile["InstanceProfileName"], RoleName="mirrorcap-offline-collector"
     )
 
+    # The template's path for the signer: StartCapture and RenewUploadGrant may assume roles under it.
+    signer_trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": ACCOUNT_ID}, "Action": "sts:AssumeRole"}],
+    }
+    upload_signer = iam.create_role(
+        RoleName="mirrorcap-offline-upload-signer",
+        Path=f"/mirrorcap/{STACK_NAME}/",
+        AssumeRolePolicyDocument=json.dumps(signer_trust),
+    )["Role"]["Arn"]
+
     context = TemplateContext(
         stack_name=STACK_NAME,
         region=aws.region,
@@ -112,6 +123,7 @@ def build_world(aws: OfflineAws, parameter_overrides: dict[str, str] | None = No
             "CaptureBucket.Arn": f"arn:aws:s3:::{CAPTURE_BUCKET}",
             "CollectorInstanceProfile.Arn": profile["Arn"],
             "CollectorRole.Arn": collector_role,
+            "UploadSignerRole.Arn": upload_signer,
             "SourceLockTable.Arn": f"arn:aws:dynamodb:{aws.region}:{ACCOUNT_ID}:table/{LOCK_TABLE}",
         },
     )

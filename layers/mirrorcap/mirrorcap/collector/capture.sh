@@ -2,7 +2,9 @@
 # mirrorcap capture: runs as root on the collector (Amazon Linux 2023), sent by SSM Run Command
 # (AWS-RunShellScript) as rendered by mirrorcap.collector.command. Captures this capture's mirrored
 # traffic (VXLAN on UDP 4789 with this session's VNI) on the default-route interface, uploads every file
-# to S3 as soon as tcpdump closes it, and uploads manifest.json last. See docs/collector.md.
+# to S3 as soon as tcpdump closes it, and uploads manifest.json last. The collector has no S3 permission:
+# every upload is a POST with the capture's upload grant, which S3 accepts only under this capture's
+# prefix (mirrorcap.collector.grant). See docs/collector.md.
 #
 # Exit codes; mirrorcap.collector.manifest.CaptureExit holds the same numbers:
 readonly EXIT_COMPLETE=0          # the whole window captured, every file and the manifest in S3
@@ -27,7 +29,7 @@ readonly LISTEN_WAIT_SECONDS=30
 readonly RESERVE_FLOOR_MB=256           # never eat the last of the root volume: the OS and the agent need it
 readonly SOCKET_BUFFER_KIB=65536        # libpcap ring: absorbs bursts while tcpdump writes (see bench/capture_loss.py)
 readonly MANIFEST_SECONDS=60            # kept back from the finish budget for writing and uploading the manifest
-readonly REQUIRED_TOOLS=(tcpdump timeout aws flock sha256sum ip df stat awk)
+readonly REQUIRED_TOOLS=(tcpdump timeout curl flock sha256sum ip df stat awk)
 
 readonly SCRIPT_PATH="$0"
 readonly SCRIPT_ARGS=("$@")
@@ -47,7 +49,6 @@ parse_args() {
             --capture-id) capture_id=$2 ;;
             --bucket) bucket=$2 ;;
             --key-prefix) key_prefix=$2 ;;
-            --region) region=$2 ;;
             --duration) duration=$2 ;;
             --vni) vni=$2 ;;
             --snaplen) snaplen=$2 ;;
@@ -62,7 +63,6 @@ parse_args() {
     [[ ${capture_id-} =~ ^[a-z0-9][a-z0-9-]{2,62}$ ]] || die_usage "invalid --capture-id"
     [[ ${bucket-} =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || die_usage "invalid --bucket"
     [[ ${key_prefix-} == "captures/$capture_id/" ]] || die_usage "--key-prefix must be captures/<capture-id>/"
-    [[ ${region-} =~ ^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$ ]] || die_usage "invalid --region"
     check_int duration "${duration-}" 1 86400
     check_int vni "${vni-}" 1 16777215
     check_int snaplen "${snaplen-}" 0 65535
@@ -70,6 +70,7 @@ parse_args() {
     check_int rotate-seconds "${rotate_seconds-}" 5 3600
     check_int finish-seconds "${finish_seconds-}" 60 86400
     work="$DATA_ROOT/$capture_id"
+    grant_file="$DATA_ROOT/$capture_id.grant"  # written by the command before this script, renewed later
     upload_timeout=$((60 + 2 * rotate_megabytes))  # at least 0.5 MB/s to S3
 }
 
@@ -112,11 +113,8 @@ deliver() {
     bytes=$(stat -c %s "$file")
     sha=$(sha256sum "$file" | awk '{print $1}')
     packets=$(count_packets "$file")
-    # S3 checks the SHA-256 on receipt (--checksum-algorithm); the hex digest in the metadata and the
-    # manifest checks the whole file later, also for multipart uploads whose S3 checksum is per part.
-    if timeout "$(seconds_left "$give_up_at")" aws s3 cp "$file" "s3://$bucket/$key" --region "$region" \
-        --only-show-errors --checksum-algorithm SHA256 --content-type application/vnd.tcpdump.pcap \
-        --metadata "sha256=$sha,packets=${packets:-0}" >>"$log_file" 2>&1; then
+    # The SHA-256 in the metadata and the manifest lets anyone check the whole file later.
+    if s3_post "$key" "$file" "$(seconds_left "$give_up_at")" application/vnd.tcpdump.pcap "$sha" "${packets:-0}"; then
         printf '%s\t%s\t%s\t%s\n' "$key" "$bytes" "$sha" "${packets:-0}" >>"$delivered_list"
         rm -f -- "$file"
         log "delivered s3://$bucket/$key ($bytes bytes, ${packets:-0} packets)"
@@ -126,6 +124,44 @@ deliver() {
     warn "upload of $file to s3://$bucket/$key failed; kept on disk"
     exec {fd}<&-
     return 1
+}
+
+# POST $2 to s3://$bucket/$1 with the upload grant, within $3 seconds; $4 is the Content-Type, $5 and $6
+# the sha256 and packets metadata. The grant is read for every upload: the workflow renews it during long
+# captures. Every field is sent every time, because the grant's policy names each one.
+s3_post() {
+    local key=$1 file=$2 seconds=$3 line name value url="" form=()
+    if [[ ! -r $grant_file ]]; then
+        warn "no upload grant at $grant_file"
+        return 1
+    fi
+    while IFS= read -r line || [[ -n $line ]]; do
+        name=${line%%=*} value=${line#*=}
+        case $name in
+            url) url=$value ;;
+            policy | x-amz-algorithm | x-amz-credential | x-amz-date | x-amz-security-token | x-amz-signature)
+                if [[ ! $value =~ ^[A-Za-z0-9+/=_.:-]{1,4096}$ ]]; then
+                    warn "upload grant: malformed $name"
+                    return 1
+                fi
+                form+=(--form-string "$name=$value")
+                ;;
+            *)
+                warn "upload grant: unexpected field"
+                return 1
+                ;;
+        esac
+    done <"$grant_file"
+    if [[ ! $url =~ ^(https://[a-z0-9.-]{3,255}|http://127\.0\.0\.1)(:[0-9]{1,5})?/([a-z0-9.-]{3,63}/?)?$ ]]; then
+        warn "upload grant: malformed url"
+        return 1
+    fi
+    # --form-string: values go out verbatim (-F would read a value starting with @ or < as a file).
+    # `file` must be the last field. S3 explains a refusal in the body, which goes to the log.
+    timeout "$seconds" curl --silent --show-error --fail-with-body --proto =https,http --retry 3 \
+        "${form[@]}" --form-string "key=$key" --form-string "Content-Type=$4" \
+        --form-string "x-amz-meta-sha256=$5" --form-string "x-amz-meta-packets=$6" \
+        --form "file=@$file" "$url" >>"$log_file" 2>&1
 }
 
 # Seconds from now until $1 (a $SECONDS value), at most one upload's worth, at least 1.
@@ -339,14 +375,23 @@ write_manifest() {
 }
 
 upload_manifest() {
-    local key="${key_prefix}manifest.json"
-    if timeout "$MANIFEST_SECONDS" aws s3 cp "$work/manifest.json" "s3://$bucket/$key" --region "$region" \
-        --only-show-errors --checksum-algorithm SHA256 --content-type application/json >>"$log_file" 2>&1; then
+    local key="${key_prefix}manifest.json" sha
+    sha=$(sha256sum "$work/manifest.json" | awk '{print $1}')
+    if s3_post "$key" "$work/manifest.json" "$MANIFEST_SECONDS" application/json "$sha" 0; then
         log "manifest: s3://$bucket/$key"
         return 0
     fi
     warn "manifest upload failed; it is at $work/manifest.json"
     return 1
+}
+
+# The whole log, for when SSM's copy of the output (the first 24,000 characters) is not enough. Best
+# effort, after the manifest: the workflow does not wait for it.
+upload_log() {
+    local sha
+    sha=$(sha256sum "$log_file" | awk '{print $1}')
+    s3_post "${key_prefix}capture.log" "$log_file" "$MANIFEST_SECONDS" text/plain "$sha" 0 ||
+        warn "log upload failed"
 }
 
 finish() {
@@ -359,6 +404,7 @@ finish() {
     upload_manifest || exit_code=$EXIT_MANIFEST_FAILED
     log "capture $capture_id: $status, $(wc -l <"$delivered_list") file(s), ${packets_captured:-?} packets," \
         "${packets_dropped:-?} dropped by kernel; exit $exit_code"
+    upload_log
     rm -f -- "$work/capture.pid"
     exit "$exit_code"
 }

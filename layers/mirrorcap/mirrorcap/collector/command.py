@@ -2,8 +2,8 @@
 
 The script text is fixed; everything that varies per capture reaches it as arguments, each validated
 here (and again by the script) and shell-quoted. The rendered commands are plain POSIX sh: the agent runs
-them with `sh`. They write the script to the collector's disk and exec bash on it, so the script's exit
-code becomes the command's ResponseCode.
+them with `sh`. They write the capture's upload grant (see grant.py) and the script to the collector's
+disk and exec bash on the script, so the script's exit code becomes the command's ResponseCode.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from functools import cache
 from importlib.resources import files
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mirrorcap.collector.grant import UploadGrant, grant_lines
 
 DATA_ROOT = "/var/lib/mirrorcap"  # capture.sh's DATA_ROOT: the root volume, not /tmp (RAM on AL2023)
 HEREDOC_END = "MIRRORCAP_CAPTURE_SH_END"
@@ -35,7 +37,6 @@ MIN_ROTATE_SECONDS, MAX_ROTATE_SECONDS = 5, 3600
 
 _CAPTURE_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,62}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 # S3 general purpose bucket naming rules beyond the character set.
 _BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
@@ -49,7 +50,6 @@ class CaptureScriptSpec(BaseModel):
     capture_id: str
     bucket: str
     key_prefix: str
-    region: str
     duration_seconds: int = Field(ge=1, le=86400)
     vni: int = Field(ge=1, le=16_777_215)
     snaplen: int = 0  # 0: whole packets
@@ -77,13 +77,6 @@ class CaptureScriptSpec(BaseModel):
             raise ValueError("must not look like an IP address")
         return value
 
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not _REGION.fullmatch(value):
-            raise ValueError("must look like an AWS region, e.g. us-east-1")
-        return value
-
     @field_validator("snaplen")
     @classmethod
     def _snaplen(cls, value: int) -> int:
@@ -106,6 +99,12 @@ def _is_ipv4(value: str) -> bool:
     return True
 
 
+def max_object_bytes(spec: CaptureScriptSpec) -> int:
+    """The largest file the script uploads (the limit its upload grant sets): tcpdump -C counts millions
+    of bytes and rotates after the packet that crosses the size; 2 MiB covers that packet and the log."""
+    return spec.rotate_megabytes * 1_000_000 + 2 * 1024 * 1024
+
+
 def upload_timeout_seconds(spec: CaptureScriptSpec) -> int:
     """The most one file's upload may take: at least 0.5 MB/s to S3 (capture.sh computes the same)."""
     return 60 + 2 * spec.rotate_megabytes
@@ -126,12 +125,17 @@ def script_path(capture_id: str) -> str:
     return f"{DATA_ROOT}/capture-{capture_id}.sh"
 
 
+def grant_path(capture_id: str) -> str:
+    """Beside the work directory, not in it: the script refuses to start if that already exists."""
+    return f"{DATA_ROOT}/{capture_id}.grant"
+
+
 def work_dir(capture_id: str) -> str:
     """Where the script keeps its pcaps until they are uploaded, its logs and its manifest."""
     return f"{DATA_ROOT}/{capture_id}"
 
 
-def render_run_command(spec: CaptureScriptSpec) -> list[str]:
+def render_run_command(spec: CaptureScriptSpec, grant: UploadGrant) -> list[str]:
     """The `commands` parameter of AWS-RunShellScript (one line per item)."""
     path = script_path(spec.capture_id)
     argv = [
@@ -139,7 +143,6 @@ def render_run_command(spec: CaptureScriptSpec) -> list[str]:
         "--capture-id", spec.capture_id,
         "--bucket", spec.bucket,
         "--key-prefix", spec.key_prefix,
-        "--region", spec.region,
         "--duration", str(spec.duration_seconds),
         "--vni", str(spec.vni),
         "--snaplen", str(spec.snaplen),
@@ -151,11 +154,30 @@ def render_run_command(spec: CaptureScriptSpec) -> list[str]:
         "set -eu",
         "umask 077",
         f"mkdir -p {shlex.quote(DATA_ROOT)}",
+        *_write_grant(spec.capture_id, grant),
         # Quoted delimiter: the shell expands nothing inside the script text.
         f"cat > {shlex.quote(path)} <<'{HEREDOC_END}'",
         *_script_lines(),
         HEREDOC_END,
         f"exec {shlex.join(argv)}",
+    ]
+
+
+def render_renewal_command(capture_id: str, grant: UploadGrant) -> list[str]:
+    """The `commands` of AWS-RunShellScript that hand a running capture its next upload grant."""
+    if not _CAPTURE_ID.fullmatch(capture_id):
+        raise ValueError(f"invalid capture id {capture_id!r}")
+    return ["set -eu", "umask 077", *_write_grant(capture_id, grant)]
+
+
+def _write_grant(capture_id: str, grant: UploadGrant) -> list[str]:
+    """Replace the grant file atomically: the script may be reading it for an upload."""
+    path = grant_path(capture_id)
+    return [
+        f"cat > {shlex.quote(path + '.new')} <<'{HEREDOC_END}'",
+        *grant_lines(grant),
+        HEREDOC_END,
+        f"mv -f {shlex.quote(path + '.new')} {shlex.quote(path)}",
     ]
 
 

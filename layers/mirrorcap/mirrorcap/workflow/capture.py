@@ -1,20 +1,28 @@
-"""StartCapture and CollectCapture: run the capture script on the collector through SSM Run Command,
-then read what it delivered to S3.
+"""StartCapture, RenewUploadGrant and CollectCapture: run the capture script on the collector through
+SSM Run Command, keep its upload grant valid, then read what it delivered to S3.
 
 The script (mirrorcap.collector) bounds itself to the capture window, uploads each pcap as it closes
-and writes a manifest last; the workflow waits the window in a Wait state and then only has to read
-the command's outcome and the manifest.
+and writes a manifest last; the workflow waits the window in a Wait state (renewing the grant on the
+way for long captures) and then only has to read the command's outcome and the manifest.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from mirrorcap.awserrors import error_code, error_message, throttling_is_transient
-from mirrorcap.collector.command import CaptureScriptSpec, execution_timeout_seconds, render_run_command
+from mirrorcap.collector.command import (
+    CaptureScriptSpec,
+    execution_timeout_seconds,
+    max_object_bytes,
+    render_renewal_command,
+    render_run_command,
+)
+from mirrorcap.collector.grant import GRANT_SECONDS, RENEW_AHEAD_SECONDS, UploadGrant
 from mirrorcap.collector.manifest import MANIFEST_NAME, CaptureManifest
 from mirrorcap.errors import CaptureCommandFailed, CaptureStillRunning, CollectorNotReady
 from mirrorcap.models import (
@@ -23,42 +31,103 @@ from mirrorcap.models import (
     CapturedObject,
     CaptureRequest,
     CollectCaptureInput,
+    MirrorSession,
+    RenewUploadGrantInput,
     StartCaptureInput,
 )
 from mirrorcap.naming import capture_prefix
 from mirrorcap.observability import logger
 from mirrorcap.runtime import aws, now
 from mirrorcap.settings import Settings
+from mirrorcap.workflow.upload_grant import mint_upload_grant
 
 RUN_SHELL_SCRIPT = "AWS-RunShellScript"
 RUNNING_STATUSES = frozenset({"Pending", "InProgress", "Delayed"})
 # The script exits non-zero for these (so SSM says Failed), but every file it closed is in S3.
 PARTIAL_BUT_DELIVERED = frozenset({"stopped_early", "disk_limit"})
-SSM_OUTPUT_FOLDER = "ssm-output"
+RENEWAL_EXECUTION_SECONDS = 60  # writing one small file
 
 
 def _command_comment(capture_id: str) -> str:
     return f"mirrorcap capture {capture_id}"  # SendCommand allows 100 characters; ids are at most 63
 
 
-def start_capture(data: StartCaptureInput, settings: Settings) -> CaptureCommand:
-    capture, collector = data.capture, data.collector
-    spec = CaptureScriptSpec(
+def _renewal_comment(capture_id: str) -> str:
+    return f"mirrorcap upload grant {capture_id}"
+
+
+def _script_spec(capture: CaptureRequest, mirror: MirrorSession, settings: Settings) -> CaptureScriptSpec:
+    return CaptureScriptSpec(
         capture_id=capture.capture_id,
         bucket=settings.capture_bucket,
         key_prefix=capture_prefix(capture.capture_id),
-        region=aws().region,
         duration_seconds=capture.duration_seconds,
-        vni=data.mirror.vni,
+        vni=mirror.vni,
     )
+
+
+def start_capture(data: StartCaptureInput, settings: Settings) -> CaptureCommand:
+    capture, collector = data.capture, data.collector
+    spec = _script_spec(capture, data.mirror, settings)
     started_at = now()
-    command_id = _already_sent(capture.capture_id, collector.instance_id) or _send(spec, collector.instance_id)
+    command_id = _already_sent(capture.capture_id, collector.instance_id)
+    if command_id is None:
+        grant = _mint(spec, settings)
+        command_id = _send(
+            collector.instance_id,
+            _command_comment(spec.capture_id),
+            render_run_command(spec, grant),
+            execution_timeout_seconds(spec),
+        )
+        grant_expires_at = grant.expires_at
+    else:
+        # A retried step: the first attempt's grant is on the collector, minted about now.
+        grant_expires_at = started_at + timedelta(seconds=GRANT_SECONDS)
     logger.info("capture started", extra={"command_id": command_id, "collector": collector.instance_id})
-    return CaptureCommand(
-        command_id=command_id,
-        started_at=started_at,
-        window_ends_at=started_at + timedelta(seconds=capture.duration_seconds),
+    return _plan(
+        CaptureCommand(
+            command_id=command_id,
+            started_at=started_at,
+            window_ends_at=started_at + timedelta(seconds=capture.duration_seconds),
+            finishes_by=started_at + timedelta(seconds=execution_timeout_seconds(spec)),
+            grant_expires_at=grant_expires_at,
+            wait_seconds=0,
+            renew_grant=False,
+        )
     )
+
+
+def renew_upload_grant(data: RenewUploadGrantInput, settings: Settings) -> CaptureCommand:
+    """Hand the running capture a fresh upload grant, then plan the next wait."""
+    spec = _script_spec(data.capture, data.mirror, settings)
+    grant = _mint(spec, settings)
+    command_id = _send(
+        data.collector.instance_id,
+        _renewal_comment(spec.capture_id),
+        render_renewal_command(spec.capture_id, grant),
+        RENEWAL_EXECUTION_SECONDS,
+    )
+    logger.info("upload grant renewed", extra={"renewal_command_id": command_id, "expires_at": grant.expires_at})
+    return _plan(data.command.model_copy(update={"grant_expires_at": grant.expires_at}))
+
+
+def _plan(command: CaptureCommand) -> CaptureCommand:
+    """When WaitCaptureWindow ends, and whether the upload grant is renewed then. Grants are renewed
+    during the window as they come due, and once more at its end if the script would still be delivering
+    its last files when the grant runs out. A capture of a few minutes never renews."""
+    renew_at = command.grant_expires_at - timedelta(seconds=RENEW_AHEAD_SECONDS)
+    minted_at = command.grant_expires_at - timedelta(seconds=GRANT_SECONDS)
+    if renew_at < command.window_ends_at:
+        wake_at, renew = renew_at, True
+    else:
+        wake_at = command.window_ends_at
+        renew = command.grant_expires_at < command.finishes_by and minted_at < command.window_ends_at
+    wait = max(0, math.ceil((wake_at - now()).total_seconds()))
+    return command.model_copy(update={"wait_seconds": wait, "renew_grant": renew})
+
+
+def _mint(spec: CaptureScriptSpec, settings: Settings) -> UploadGrant:
+    return mint_upload_grant(spec.bucket, spec.capture_id, max_object_bytes(spec), settings.upload_signer_role_arn)
 
 
 def _already_sent(capture_id: str, instance_id: str) -> str | None:
@@ -71,20 +140,17 @@ def _already_sent(capture_id: str, instance_id: str) -> str | None:
     return None
 
 
-def _send(spec: CaptureScriptSpec, instance_id: str) -> str:
+def _send(instance_id: str, comment: str, commands: list[str], execution_seconds: int) -> str:
+    # No S3 output: the agent would write it with the instance profile, which has no S3 permission.
+    # The script uploads its whole log itself; SSM keeps the first 24,000 characters of stdout.
     try:
         with throttling_is_transient():
             response = aws().ssm.send_command(
                 InstanceIds=[instance_id],
                 DocumentName=RUN_SHELL_SCRIPT,
-                Comment=_command_comment(spec.capture_id),
-                Parameters={
-                    "commands": render_run_command(spec),
-                    "executionTimeout": [str(execution_timeout_seconds(spec))],
-                },
+                Comment=comment,
+                Parameters={"commands": commands, "executionTimeout": [str(execution_seconds)]},
                 TimeoutSeconds=60,  # delivery: the agent is online, so it takes the command at once
-                OutputS3BucketName=spec.bucket,
-                OutputS3KeyPrefix=f"{spec.key_prefix}{SSM_OUTPUT_FOLDER}",
             )
     except ClientError as exc:
         if error_code(exc) == "InvalidInstanceId":

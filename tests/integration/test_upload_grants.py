@@ -1,0 +1,45 @@
+"""The collector has no S3 permission: it uploads with a grant (a presigned POST) that expires within the
+hour, so an hour-long capture only delivers because RenewUploadGrant hands it a new one on the way.
+The emulated S3 checks each upload against its grant (mirrorcap_tools.emulation.s3_post)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from mirrorcap.workflow import capture as capture_step
+from mirrorcap_tools.offline.runner import run_input
+from samples import LONG_CAPTURE_SPEEDUP, event_text
+
+
+@pytest.mark.parametrize("offline", [{"speedup": LONG_CAPTURE_SPEEDUP}], indirect=True)
+def test_an_hour_long_capture_renews_its_grant_and_delivers(offline) -> None:
+    record = run_input(offline, event_text("triggers/manual-long.json"))
+
+    assert record.status == "SUCCEEDED", (record.error, record.cause)
+    states = Counter(record.executions[0].states)
+    # Grants last 59 minutes and are renewed 15 minutes before they expire: once in an hour's window,
+    # and that grant outlasts the script's last uploads.
+    assert states["RenewUploadGrant"] == 1
+    assert states["WaitCaptureWindow"] == 2
+    assert record.resources_left == 0
+    assert any(o["key"].endswith("manifest.json") for o in record.s3_objects)
+
+
+def test_a_short_capture_never_renews(offline) -> None:
+    record = run_input(offline, event_text("triggers/alarm.json"))
+
+    assert record.status == "SUCCEEDED"
+    assert "RenewUploadGrant" not in record.executions[0].states
+
+
+def test_without_renewal_s3_refuses_the_last_uploads_and_the_capture_fails_cleanly(offline, monkeypatch) -> None:
+    monkeypatch.setattr(capture_step, "RENEW_AHEAD_SECONDS", -(10**9))  # never due
+
+    record = run_input(offline, event_text("triggers/manual-long.json"))
+
+    assert record.status == "FAILED"
+    assert record.error == "CaptureCommandFailed"
+    assert "Policy expired" in record.cause
+    assert "RenewUploadGrant" not in record.executions[0].states
+    assert record.resources_left == 0
