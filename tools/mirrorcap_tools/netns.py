@@ -46,7 +46,7 @@ VXLAN_PORT = 4789
 # The collector's side: jumbo frames as on EC2, so an encapsulated full-size frame is never fragmented.
 COLLECTOR_MTU = 9001
 REGION = "us-east-1"
-REQUIRED_TOOLS = ("ip", "tc", "ethtool", "tcpdump", "timeout", "flock", "nsenter")
+REQUIRED_TOOLS = ("ip", "tc", "ethtool", "tcpdump", "timeout", "flock", "nsenter", "curl")
 
 # Credentials and endpoint for anything in the lab that talks to its S3: never the host's own config.
 LAB_AWS_ENV = {
@@ -61,7 +61,7 @@ LAB_AWS_ENV = {
 
 
 def venv_bin() -> Path:
-    """The running interpreter's bin directory: the aws CLI and moto_server the lab uses are installed there."""
+    """The running interpreter's bin directory: moto_server, which the lab uses for S3, is installed there."""
     return Path(sys.executable).parent
 
 
@@ -79,9 +79,8 @@ def unavailable_reason() -> str | None:
     for tool in REQUIRED_TOOLS:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (scripts/install-system-packages.sh installs it)"
-    for tool in ("aws", "moto_server"):
-        if not (venv_bin() / tool).exists():
-            return f"{tool} is not installed in {venv_bin()} (pip install -e '.[dev]')"
+    if not (venv_bin() / "moto_server").exists():
+        return f"moto_server is not installed in {venv_bin()} (pip install -e '.[dev]')"
     probe = f"mcprobe-{os.getpid()}-{secrets.token_hex(2)}"
     try:
         _ip(f"netns add {probe}")
