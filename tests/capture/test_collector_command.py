@@ -29,6 +29,7 @@ from mirrorcap.collector.command import (
 from mirrorcap.collector.grant import COLLECTOR_FIELDS, UploadGrant, grant_lines, post_conditions
 from mirrorcap.collector.manifest import CaptureExit
 from mirrorcap.workflow.upload_grant import presigned_grant
+from mirrorcap_tools.emulation.ssm_agent import MAX_DOCUMENT_BYTES, RUN_SHELL_SCRIPT_BYTES
 from pydantic import ValidationError
 
 CAPTURE_ID = "mc-20261124t160000z-0abc1234de-3f9a1c"
@@ -354,6 +355,20 @@ def test_a_renewal_parses_in_posix_sh_and_bash(shell, tmp_path):
     script = tmp_path / "_script.sh"
     script.write_text("\n".join(render_renewal_command(CAPTURE_ID, GRANT)) + "\n")
     subprocess.run([shell, "-n", str(script)], check=True)
+
+
+def test_the_command_fits_ssm_s_document_quota_even_with_the_longest_grant():
+    """SSM counts a command's parameters against the 64 KB quota on its document's content."""
+    longest = UploadGrant(
+        url=GRANT.url, fields={**GRANT.fields, "policy": "p" * 4096, "x-amz-security-token": "t" * 4096},
+        expires_at=GRANT.expires_at,
+    )  # fmt: skip
+    longest_id = "mc-" + "a" * 60
+    parameters = {
+        "commands": render_run_command(spec(capture_id=longest_id, duration_seconds=86400), longest),
+        "executionTimeout": ["172800"],
+    }
+    assert RUN_SHELL_SCRIPT_BYTES + len(json.dumps(parameters).encode()) < 0.75 * MAX_DOCUMENT_BYTES
 
 
 def test_a_grant_holds_only_the_signed_fields():

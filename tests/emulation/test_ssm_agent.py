@@ -159,6 +159,19 @@ def test_a_command_to_a_terminated_instance_is_refused(ec2, ssm, online, error_c
     )
 
 
+def test_a_command_over_the_document_size_quota_is_refused(ssm, online, error_code) -> None:
+    too_big = {"commands": ["echo " + "x" * 64 * 1024]}
+    fits = {"commands": ["echo " + "x" * 60 * 1024]}
+
+    assert (
+        error_code(
+            ssm.send_command, InstanceIds=[online.instance_id], DocumentName="AWS-RunShellScript", Parameters=too_big
+        )
+        == "MaxDocumentSizeExceeded"
+    )
+    ssm.send_command(InstanceIds=[online.instance_id], DocumentName="AWS-RunShellScript", Parameters=fits)
+
+
 def test_a_command_goes_to_the_named_instance_only(aws, ssm, launch_managed, executor) -> None:
     named = launch_managed()
     launch_managed()  # a bystander in the same region

@@ -3,13 +3,16 @@
 - DescribeInstanceInformation (missing in moto): an instance with an instance profile is `Online` once
   it has been running for `registration_seconds` (AWS: a minute or more).
 - SendCommand: moto accepts any instance and sends to every instance in the region; here it answers
-  `InvalidInstanceId` until the target's agent is online, and targets exactly the instances named.
+  `InvalidInstanceId` until the target's agent is online, targets exactly the instances named, and
+  refuses with `MaxDocumentSizeExceeded` when the document and its parameters exceed 64 KB (the quota
+  on a document's content "includes the content specified for input parameters at runtime").
 - Command status: `InProgress` until the command's executor says it is done (moto: always Success);
   then the executor's outcome, and its side effects (the capture's uploads) happen at that moment.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +25,9 @@ from moto.ssm.responses import SimpleSystemManagerResponse
 from mirrorcap_tools.emulation.clock import VirtualClock
 from mirrorcap_tools.emulation.ec2_lifecycle import InstanceLifecycle
 from mirrorcap_tools.emulation.errors import AwsError
+
+MAX_DOCUMENT_BYTES = 64 * 1024
+RUN_SHELL_SCRIPT_BYTES = 1536  # AWS-RunShellScript's own content, about 1.5 KB (moto 5.2.5 does not have it)
 
 
 @dataclass
@@ -165,6 +171,9 @@ class SsmAgents:
         return result
 
     def _send(self, response: SimpleSystemManagerResponse, original: Callable[..., Any]) -> ActionResult:
+        size = RUN_SHELL_SCRIPT_BYTES + len(json.dumps(response._get_param("Parameters", {})).encode())
+        if size > MAX_DOCUMENT_BYTES:
+            raise AwsError("MaxDocumentSizeExceeded", "The size limit of a document is 64 KB.")
         requested = response._get_param("InstanceIds", []) or []
         instances = self._instances(response.current_account, response.region)
         not_ready = [i for i in requested if i not in instances or self.ping_status(instances[i]) != "Online"]
