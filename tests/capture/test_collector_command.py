@@ -14,7 +14,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from botocore.config import Config
 from mirrorcap.collector import command
 from mirrorcap.collector.command import (
     HEREDOC_END,
@@ -28,6 +27,7 @@ from mirrorcap.collector.command import (
 )
 from mirrorcap.collector.grant import COLLECTOR_FIELDS, UploadGrant, grant_lines, post_conditions
 from mirrorcap.collector.manifest import CaptureExit
+from mirrorcap.runtime import S3_CONFIG
 from mirrorcap.workflow.upload_grant import presigned_grant
 from mirrorcap_tools.emulation.ssm_agent import MAX_DOCUMENT_BYTES, RUN_SHELL_SCRIPT_BYTES
 from pydantic import ValidationError
@@ -44,7 +44,7 @@ def _grant() -> UploadGrant:
         aws_access_key_id="ASIAEXAMPLEEXAMPLE12",
         aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         aws_session_token="IQoJb3JpZ2luX2VjEXAMPLE/+token==",
-        config=Config(signature_version="s3v4"),
+        config=S3_CONFIG,
     )
     return presigned_grant(
         s3,
@@ -372,7 +372,7 @@ def test_the_command_fits_ssm_s_document_quota_even_with_the_longest_grant():
 
 
 def test_a_grant_holds_only_the_signed_fields():
-    assert GRANT.url == "https://mirrorcap-captures-123456789012.s3.amazonaws.com/"
+    assert GRANT.url == "https://mirrorcap-captures-123456789012.s3.eu-central-1.amazonaws.com/"  # regional
     assert set(GRANT.fields) == {
         "policy", "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-security-token", "x-amz-signature"
     }  # fmt: skip

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from botocore.config import Config
 from mirrorcap.collector.grant import GRANT_SECONDS
+from mirrorcap.runtime import S3_CONFIG
 from mirrorcap.workflow.upload_grant import presigned_grant
 from mirrorcap_tools.emulation.errors import AwsError
 from mirrorcap_tools.emulation.s3_post import check_post
@@ -32,7 +32,7 @@ def grant_fields():
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
-            config=Config(signature_version="s3v4"),
+            config=S3_CONFIG,
         )
         grant = presigned_grant(s3, BUCKET, PREFIX, 1000, datetime.now(UTC))
         yield {

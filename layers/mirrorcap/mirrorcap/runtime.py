@@ -19,8 +19,13 @@ from botocore.config import Config
 # Standard retry mode retries throttling (RequestLimitExceeded) and 5xx with backoff inside the SDK;
 # what still escapes is mapped to AwsThrottled and retried by the state machine.
 _SDK_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, user_agent_extra="mirrorcap")
-# Presigned links must be SigV4 (S3 no longer accepts SigV2 signatures in most regions).
-_SERVICE_CONFIG = {"s3": _SDK_CONFIG.merge(Config(signature_version="s3v4"))}
+# Presigned links and upload grants must be SigV4 (S3 no longer accepts SigV2 in most regions), and must
+# name the bucket's regional endpoint: botocore presigns for the global s3.amazonaws.com by default, which
+# answers a bucket in another region with a redirect that a POST does not follow.
+S3_CONFIG = _SDK_CONFIG.merge(
+    Config(signature_version="s3v4", s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"})
+)
+_SERVICE_CONFIG = {"s3": S3_CONFIG}
 
 
 class AwsClients:
