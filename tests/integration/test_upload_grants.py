@@ -4,9 +4,12 @@ The emulated S3 checks each upload against its grant (mirrorcap_tools.emulation.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pytest
+from mirrorcap.models import CaptureCommand
+from mirrorcap.runtime import now
 from mirrorcap.workflow import capture as capture_step
 from mirrorcap_tools.offline.runner import run_input
 from samples import LONG_CAPTURE_SPEEDUP, event_text
@@ -34,7 +37,11 @@ def test_a_short_capture_never_renews(offline) -> None:
 
 
 def test_without_renewal_s3_refuses_the_last_uploads_and_the_capture_fails_cleanly(offline, monkeypatch) -> None:
-    monkeypatch.setattr(capture_step, "RENEW_AHEAD_SECONDS", -(10**9))  # never due
+    def never_renew(command: CaptureCommand) -> CaptureCommand:
+        wait = math.ceil((command.window_ends_at - now()).total_seconds())
+        return command.model_copy(update={"wait_seconds": max(0, wait), "renew_grant": False})
+
+    monkeypatch.setattr(capture_step, "_plan", never_renew)
 
     record = run_input(offline, event_text("triggers/manual-long.json"))
 
