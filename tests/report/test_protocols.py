@@ -152,3 +152,49 @@ def test_top_talkers_and_conversations(tmp_path: Path) -> None:
     assert (top.address_a, top.port_a, top.address_b, top.port_b) == ("10.0.1.1", 5000, "10.0.2.2", 5432)
     assert top.packets == 13 and top.bytes_b_to_a > 10_000 and summary.conversations == 2
     assert {entry.protocol for entry in summary.applications} == {"postgresql"}
+
+
+def test_many_dns_messages_in_one_batch_are_counted_as_one_by_one(tmp_path: Path) -> None:
+    """Enough messages in one batch that alike ones are read once per group: failures grouped with their
+    response code, and queries with a question too long for the grouping window (every query is then
+    read on its own)."""
+    long_name = "x" * 60 + ".example"
+    frames = []
+    for number in range(300):
+        name, failure = [("shop.example", 3), ("api.internal.example", 2), (long_name, 0)][number % 3]
+        rcode = failure if number % 2 else 0
+        frames += dns_query(name, START + number * 0.01, rcode=rcode, client_port=40000 + number)
+    small, large = (_analyze(tmp_path, frames, chunk_bytes).dns for chunk_bytes in (4096, None))
+    assert large == small
+    assert large.queries == 300 and large.responses == 300
+    assert {(q.name, q.queries) for q in large.top_queries} == {
+        ("shop.example", 100),
+        ("api.internal.example", 100),
+        (long_name, 100),
+    }
+    assert large.responses_by_rcode == {"NOERROR": 200, "SERVFAIL": 50, "NXDOMAIN": 50}
+    assert {(f.name, f.rcode, f.responses) for f in large.failures} == {
+        ("shop.example", "NXDOMAIN", 50),
+        ("api.internal.example", "SERVFAIL", 50),
+    }
+
+
+def test_many_requests_in_one_batch_with_a_key_longer_than_the_window(tmp_path: Path) -> None:
+    """Alike requests are read once per group, unless a key reaches past the grouping window: then
+    every request of the batch is read on its own. Counts are the same either way."""
+    conversation = TcpConversation()
+    long_path = "/search/" + "q" * 150
+    for number in range(120):
+        path = long_path if number == 70 else f"/item/{number % 4}"
+        http_exchange(conversation, START + number * 0.05, path=path, status=200 + (number % 3 == 0) * 200)
+    small, large = (_analyze(tmp_path, conversation.sent, chunk_bytes).http for chunk_bytes in (4096, None))
+    assert large == small
+    assert large.requests == 120 and large.responses == 120
+    assert {(request.path, request.requests) for request in large.top_requests} == {
+        ("/item/0", 30),
+        ("/item/1", 30),
+        ("/item/2", 29),
+        ("/item/3", 30),
+        (long_path, 1),
+    }
+    assert large.responses_by_status == {"200": 80, "400": 40}

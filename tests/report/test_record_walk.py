@@ -111,6 +111,48 @@ def test_vector_walk_matches_on_damaged_and_unusual_headers(endian: str, damage:
         assert vector == sequential
 
 
+@pytest.mark.parametrize("endian", ["<", ">"])
+@pytest.mark.parametrize("false_start", [False, True])
+def test_lockstep_walk_joins_up_or_gives_way(endian: str, false_start: bool) -> None:
+    """Walkers started all over the chunk join up into the sequential walk's records; a false start (a
+    header lookalike early in a segment) makes them give way to the candidate walk, with the same
+    result."""
+    rng = np.random.default_rng(11)
+    specs = []
+    for number in range(400):
+        data = bytearray(rng.integers(0, 256, int(rng.integers(40, 700)), dtype=np.uint8).tobytes())
+        specs.append((SECONDS + number // 50, int(rng.integers(0, 1_000_000)), len(data), bytes(data)))
+    body = bytearray(_records(endian, specs))
+    if false_start:  # a lookalike in packet data, first in the window of a segment past the 10th
+        segment = formats.LOCKSTEP_SEGMENT_BYTES
+        at = next(
+            start
+            for offset, caplen in _record_spans(endian, body)
+            for start in range(-(-(offset + 16) // segment) * segment, offset + caplen, segment)
+            if start > 10 * segment and start + 16 <= offset + 16 + caplen
+        )
+        body[at : at + 16] = _lookalike(endian, SECONDS)
+    walker = _ClassicWalker("t.pcap", _file_header(endian))
+    walker._started = True
+    buf = body + bytearray(READ_SLACK)
+    lockstep = walker._lockstep_walk(buf, 0, len(body) - 16)
+    assert (lockstep is None) == false_start
+    vector, sequential = _both_walks(endian, bytes(body), len(body))
+    assert vector == sequential
+    if lockstep is not None:
+        assert (list(map(int, lockstep[0])), lockstep[1]) == (sequential[0], sequential[1])
+
+
+def _record_spans(endian: str, body: bytes) -> list[tuple[int, int]]:
+    """(offset, captured length) of every record."""
+    spans, offset = [], 0
+    while offset + 16 <= len(body):
+        caplen = struct.unpack_from(endian + "I", body, offset + 8)[0]
+        spans.append((offset, caplen))
+        offset += 16 + caplen
+    return spans
+
+
 @pytest.mark.parametrize("chunk_bytes", [1 << 14, 50_001, 1 << 17, 1 << 22])
 def test_large_chunks_report_the_same_as_small_ones(tmp_path: Path, chunk_bytes: int) -> None:
     """Chunks large enough for the numpy walk, cut at every kind of place, against a file read in
@@ -214,22 +256,36 @@ def test_http_pairing_by_numpy_matches_the_queue(messages: list[tuple[bool, int]
     weak=st.booleans(),
 )
 def test_key_index_ids_are_exact_even_when_hashes_collide(batches, weak: bool) -> None:
-    """Same key, same id; different keys, different ids; ids dense, across batches, also when the hash
-    is made so weak that different keys share it (the exact side table then answers)."""
+    """Same key, same id; different keys, different ids; ids dense and given in the order keys are first
+    seen, across batches, also when the hash is made so weak that different keys share it (the table
+    then compares the keys themselves)."""
+    _check_key_index(batches, weak)
+
+
+@pytest.mark.parametrize("weak", [False, True])
+def test_key_index_grows_and_probes_in_rounds(weak: bool) -> None:
+    """Enough keys that lookups take several numpy rounds and the table grows (its ids are moved to a
+    larger table) more than once, with keys coming back in later batches."""
+    rng = np.random.default_rng(5)
+    batches = [
+        [tuple(row) for row in rng.integers(0, 1500 * (number + 1), size=(1500, 2)).tolist()] for number in range(3)
+    ]
+    _check_key_index(batches, weak)
+
+
+def _check_key_index(batches, weak: bool) -> None:
     from mirrorcap.report import flows
 
     with pytest.MonkeyPatch.context() as patch:
         if weak:
-            patch.setattr(flows, "_hash_rows", lambda keys: (keys[:, 0] % np.uint64(3)) * np.uint64(0x9E3779B97F4A7C15))
-        _check_key_index(flows.KeyIndex(2), batches)
-
-
-def _check_key_index(index, batches) -> None:
-    seen: dict[tuple[int, int], int] = {}
-    for batch in batches:
-        keys = np.array(batch, dtype=np.uint64).reshape(-1, 2)
-        ids, present, local = index.ids(keys)
-        for key, key_id, at in zip(batch, ids.tolist(), local.tolist(), strict=True):
-            assert seen.setdefault(key, key_id) == key_id
-            assert present[at] == key_id
-    assert sorted(seen.values()) == list(range(len(seen))) == list(range(index.count))
+            patch.setattr(flows, "hash_rows", lambda keys: (keys[:, 0] % np.uint64(3)) * np.uint64(0x9E3779B97F4A7C15))
+        index = flows.KeyIndex(2)
+        seen: dict[tuple[int, int], int] = {}
+        for batch in batches:
+            keys = np.array(batch, dtype=np.uint64).reshape(-1, 2)
+            present, local = index.ids([keys[:, 0], keys[:, 1]])
+            assert len(set(present.tolist())) == len(present) == len(set(batch))
+            for key, key_id in zip(batch, present[local].tolist(), strict=True):
+                assert seen.setdefault(key, key_id) == key_id
+        assert list(seen.values()) == list(range(len(seen))) == list(range(index.count))
+        assert [tuple(key) for key in index.keys.tolist()] == list(seen)

@@ -74,7 +74,10 @@ SERVICE_PORTS = {
     "kafka": (9092,),
     "mongodb": (27017,),
 }
+# "other-tcp" and "other-udp" are numbered like Kind.TCP and Kind.UDP: a port of no listed service
+# counts under its packet's kind.
 SERVICES = ["other-tcp", "other-udp", *SERVICE_PORTS]
+NO_SERVICE = len(SERVICES)  # not TCP or UDP with ports
 
 
 def _service_by_port() -> np.ndarray:
@@ -120,14 +123,12 @@ class CaptureAnalyzer:
     def __init__(self, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
         self._chunk_bytes = chunk_bytes
         self._files: list[FileSummary] = []
-        self._packets = 0
         self._totals: Counter[str] = Counter()
         self._vni_packets: Counter[int] = Counter()
         self._vni_bytes: Counter[int] = Counter()
-        self._kind_packets = np.zeros(len(Kind), dtype=np.int64)
-        self._kind_bytes = np.zeros(len(Kind), dtype=np.int64)
-        self._service_packets = np.zeros(len(SERVICES), dtype=np.int64)
-        self._service_bytes = np.zeros(len(SERVICES), dtype=np.int64)
+        # Per Kind and service (or NO_SERVICE), both of the protocol mixes in one table.
+        self._traffic_packets = np.zeros((len(Kind), NO_SERVICE + 1), dtype=np.int64)
+        self._traffic_bytes = np.zeros((len(Kind), NO_SERVICE + 1), dtype=np.int64)
         self._malformed = np.zeros(len(Malformed), dtype=np.int64)
         self._file_damage: Counter[str] = Counter()
         self._second_packets: Counter[int] = Counter()
@@ -139,31 +140,31 @@ class CaptureAnalyzer:
         self.dns = DnsAnalyzer()
 
     def add_file(self, path: str | os.PathLike[str]) -> None:
-        packets = wire_bytes = 0
+        packets_before, wire_bytes_before = self._totals["packets"], self._totals["wire_bytes"]
         first_ns: int | None = None
         last_ns: int | None = None
         with CaptureReader(path, self._chunk_bytes) as reader:
             for batch in reader.batches():
-                self._add_batch(batch)
-                packets += len(batch)
-                wire_bytes += int(batch.origlen.sum())
-                first_ns = _earliest(first_ns, int(batch.ts_ns.min()))
-                last_ns = _latest(last_ns, int(batch.ts_ns.max()))
+                batch_first, batch_last = self._add_batch(batch)
+                first_ns = _earliest(first_ns, batch_first)
+                last_ns = _latest(last_ns, batch_last)
             info = reader.info
         for reason, _detail in info.damage:
             self._file_damage[reason] += 1
+        packets = self._totals["packets"] - packets_before
+        wire_bytes = self._totals["wire_bytes"] - wire_bytes_before
         self._files.append(_file_summary(info, packets, wire_bytes, first_ns, last_ns))
 
-    def _add_batch(self, batch: RecordBatch) -> None:
+    def _add_batch(self, batch: RecordBatch) -> tuple[int, int]:
+        """Analyses one batch; returns the timestamps of its first and last packets."""
         decoded = decode(batch)
-        self._count(batch, decoded)
-        flows = self.flows.assign(decoded)
-        tcp = self.flows.analyse_tcp(decoded, flows, self._packets)
-        self.http.add(decoded, flows, tcp)
+        first_ns, last_ns = self._count(batch, decoded)
+        tcp = self.flows.analyse_tcp(decoded, self.flows.assign(decoded))
+        self.http.add(decoded, tcp)
         self.dns.add(decoded)
-        self._packets += len(batch)
+        return first_ns, last_ns
 
-    def _count(self, batch: RecordBatch, decoded: Decoded) -> None:
+    def _count(self, batch: RecordBatch, decoded: Decoded) -> tuple[int, int]:
         totals = self._totals
         frame_len = decoded.frame_len
         totals["packets"] += len(batch)
@@ -182,25 +183,28 @@ class CaptureAnalyzer:
             self._vni_packets[vni] += packets
             self._vni_bytes[vni] += byte_count
 
-        self._kind_packets += np.bincount(decoded.kind, minlength=len(Kind))
-        self._kind_bytes += np.bincount(decoded.kind, weights=frame_len, minlength=len(Kind)).astype(np.int64)
         self._malformed += np.bincount(decoded.malformed, minlength=len(Malformed))
-        self._count_services(decoded)
+        self._count_traffic(decoded)
 
-        for second, packets, byte_count in _sums_by_value(decoded.ts_ns // 1_000_000_000, frame_len):
+        for second, packets, byte_count in _sums_per_second(decoded.ts_ns, frame_len):
             self._second_packets[second] += packets
             self._second_bytes[second] += byte_count
-        self._first_ns = _earliest(self._first_ns, int(decoded.ts_ns.min()))
-        self._last_ns = _latest(self._last_ns, int(decoded.ts_ns.max()))
+        first_ns, last_ns = int(decoded.ts_ns.min()), int(decoded.ts_ns.max())
+        self._first_ns = _earliest(self._first_ns, first_ns)
+        self._last_ns = _latest(self._last_ns, last_ns)
+        return first_ns, last_ns
 
-    def _count_services(self, decoded: Decoded) -> None:
-        tcp = (decoded.kind == Kind.TCP) & decoded.has_ports
-        udp = (decoded.kind == Kind.UDP) & decoded.has_ports
+    def _count_traffic(self, decoded: Decoded) -> None:
+        """Packets and bytes by what the traffic frame carries and, for TCP and UDP, by service."""
+        kind = decoded.kind.astype(np.intp)
         by_port = np.maximum(_SERVICE_BY_PORT[decoded.sport], _SERVICE_BY_PORT[decoded.dport])
-        service = np.where(by_port > 0, by_port, np.where(tcp, 0, 1))[tcp | udp]
-        frame_len = decoded.frame_len[tcp | udp]
-        self._service_packets += np.bincount(service, minlength=len(SERVICES))
-        self._service_bytes += np.bincount(service, weights=frame_len, minlength=len(SERVICES)).astype(np.int64)
+        has_service = decoded.has_ports & (kind <= Kind.UDP)
+        service = np.where(has_service, np.where(by_port > 0, by_port, kind), NO_SERVICE)
+        cell = kind * (NO_SERVICE + 1) + service
+        size = self._traffic_packets.size
+        self._traffic_packets += np.bincount(cell, minlength=size).reshape(self._traffic_packets.shape)
+        byte_sums = np.bincount(cell, weights=decoded.frame_len, minlength=size).astype(np.int64)
+        self._traffic_bytes += byte_sums.reshape(self._traffic_bytes.shape)
 
     def summary(self, capture_id: str | None = None) -> CaptureSummary:
         totals = self._totals
@@ -230,9 +234,15 @@ class CaptureAnalyzer:
                 for vni, packets in sorted(self._vni_packets.items(), key=lambda item: (-item[1], item[0]))
             ],
             protocols=_traffic_list(
-                [KIND_NAMES[Kind(number)] for number in range(len(Kind))], self._kind_packets, self._kind_bytes
+                [KIND_NAMES[Kind(number)] for number in range(len(Kind))],
+                self._traffic_packets.sum(axis=1),
+                self._traffic_bytes.sum(axis=1),
             ),
-            applications=_traffic_list(SERVICES, self._service_packets, self._service_bytes),
+            applications=_traffic_list(
+                SERVICES,
+                self._traffic_packets[:, :NO_SERVICE].sum(axis=0),
+                self._traffic_bytes[:, :NO_SERVICE].sum(axis=0),
+            ),
             top_talkers=self._top_talkers(),
             top_conversations=self._top_conversations(),
             conversations=self.flows.index.count,
@@ -284,7 +294,7 @@ class CaptureAnalyzer:
         bytes_ab, bytes_ba = columns.bytes_ab[:size], columns.bytes_ba[:size]
         byte_total = bytes_ab + bytes_ba
         packet_total = packets_ab + packets_ba
-        top = np.lexsort((np.arange(size), -packet_total, -byte_total))[:TOP_CONVERSATIONS]
+        top = _largest(byte_total, packet_total, TOP_CONVERSATIONS)
         keys = flows.index.keys
         conversations = []
         for row in top.tolist():
@@ -317,18 +327,26 @@ class CaptureAnalyzer:
         flows.counters.ensure(size)
         columns = flows.counters
         keys = flows.index.keys
-        addresses = np.concatenate([keys[:, 0:2], keys[:, 2:4]])
-        packets = np.tile(columns.packets_ab[:size] + columns.packets_ba[:size], 2)
-        sent = np.concatenate([columns.bytes_ab[:size], columns.bytes_ba[:size]])
-        received = np.concatenate([columns.bytes_ba[:size], columns.bytes_ab[:size]])
+        packets = columns.packets_ab[:size] + columns.packets_ba[:size]
+        bytes_ab, bytes_ba = columns.bytes_ab[:size], columns.bytes_ba[:size]
         talkers = KeyIndex(2)
-        ids, _present, _local = talkers.ids(np.ascontiguousarray(addresses))
+        # Endpoint a of every conversation, then endpoint b: what one sends, the other receives.
+        a_present, a_local = talkers.ids([keys[:, 0], keys[:, 1]])
+        b_present, b_local = talkers.ids([keys[:, 2], keys[:, 3]])
+        a_ids, b_ids = a_present[a_local], b_present[b_local]
         count = talkers.count
-        packet_sum = np.bincount(ids, weights=packets, minlength=count).astype(np.int64)
-        sent_sum = np.bincount(ids, weights=sent, minlength=count).astype(np.int64)
-        received_sum = np.bincount(ids, weights=received, minlength=count).astype(np.int64)
+
+        def per_talker(a_values: np.ndarray, b_values: np.ndarray) -> np.ndarray:
+            return (
+                np.bincount(a_ids, weights=a_values, minlength=count)
+                + np.bincount(b_ids, weights=b_values, minlength=count)
+            ).astype(np.int64)
+
+        packet_sum = per_talker(packets, packets)
+        sent_sum = per_talker(bytes_ab, bytes_ba)
+        received_sum = per_talker(bytes_ba, bytes_ab)
         total = sent_sum + received_sum
-        top = np.lexsort((np.arange(count), -packet_sum, -total))[:TOP_TALKERS]
+        top = _largest(total, packet_sum, TOP_TALKERS)
         return [
             Talker(
                 address=format_address(int(talkers.keys[row, 0]), int(talkers.keys[row, 1])),
@@ -410,6 +428,17 @@ class CaptureAnalyzer:
         )
 
 
+def _largest(first: np.ndarray, second: np.ndarray, limit: int) -> np.ndarray:
+    """Rows of the `limit` largest (first, second) pairs, largest first, ties by row. Only the rows
+    that reach the `limit`-th largest `first` value are sorted."""
+    if len(first) > limit:
+        threshold = np.partition(first, len(first) - limit)[len(first) - limit]
+        rows = np.flatnonzero(first >= threshold)
+    else:
+        rows = np.arange(len(first))
+    return rows[np.lexsort((rows, -second[rows], -first[rows]))[:limit]]
+
+
 def _error_path(key: tuple[int, str, str, str], count: int) -> ErrorPath:
     status, method, host, path = key
     if not method:
@@ -417,6 +446,24 @@ def _error_path(key: tuple[int, str, str, str], count: int) -> ErrorPath:
             status=status, method=None, host=None, path=None, count=count, label=f"{status} (request not captured)"
         )
     return ErrorPath(status=status, method=method, host=host, path=path, count=count, label=f"{status} {method} {path}")
+
+
+def _sums_per_second(ts_ns: np.ndarray, weights: np.ndarray) -> list[tuple[int, int, int]]:
+    """(second, packets, sum of weights) per second of the epoch with packets. Packets usually come in
+    time order: then each second's packets are found by a binary search for its first nanosecond,
+    without dividing every timestamp."""
+    if not (ts_ns[1:] >= ts_ns[:-1]).all():
+        return _sums_by_value(ts_ns // 1_000_000_000, weights)
+    first, last = int(ts_ns[0]) // 1_000_000_000, int(ts_ns[-1]) // 1_000_000_000
+    if last - first >= 4096:
+        return _sums_by_value(ts_ns // 1_000_000_000, weights)
+    seconds = np.arange(first, last + 2)
+    bounds = np.searchsorted(ts_ns, seconds * 1_000_000_000)
+    running = np.zeros(len(weights) + 1, dtype=np.int64)
+    np.cumsum(weights, out=running[1:])
+    packets, sums = np.diff(bounds), np.diff(running[bounds])
+    present = np.flatnonzero(packets)
+    return list(zip((present + first).tolist(), packets[present].tolist(), sums[present].tolist(), strict=True))
 
 
 def _sums_by_value(values: np.ndarray, weights: np.ndarray) -> list[tuple[int, int, int]]:

@@ -27,12 +27,10 @@ class BoundedCounter:
         else:
             self.overflow += count
 
-    def update(self, keys: list[Hashable]) -> None:
-        if len(self.counts) + len(keys) <= self._max_keys:
-            self.counts.update(keys)  # cannot overflow: the fast path
-            return
-        for key in keys:
-            self.add(key)
+    def update(self, counts: Iterable[tuple[Hashable, int]]) -> None:
+        """Adds (key, count) pairs, keys in the order they were first seen."""
+        for key, count in counts:
+            self.add(key, count)
 
     def items(self) -> Iterable[tuple[Hashable, int]]:
         return self.counts.items()

@@ -6,9 +6,9 @@ is decoded through VLAN tags, IPv4/IPv6 (extension headers, fragments), TCP and 
 numpy gather per field at a per-packet offset; a packet whose headers end early is marked with a
 `Malformed` reason and is never read past its captured bytes.
 
-Nearly every packet of a mirror capture has the same layout, so a fast path decodes those from a few
-8-byte windows at fixed offsets, and only the other packets take the general, layer-by-layer way. A
-property test checks that both ways always agree.
+Nearly every packet of a mirror capture has the same layout, so a fast path decodes those from one
+gather of their headers, every field at a fixed offset, and only the other packets take the general,
+layer-by-layer way. A property test checks that both ways always agree.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from mirrorcap.report.fields import gather_address, gather_uint, windows
+from mirrorcap.report.fields import big_endian, gather_address, gather_bytes, gather_uint
 from mirrorcap.report.formats import RecordBatch
 
 VXLAN_PORT = 4789
@@ -91,7 +91,7 @@ class Decoded:
     kind: np.ndarray  # Kind
     malformed: np.ndarray  # Malformed
     vlan_tagged: np.ndarray  # bool: the traffic frame carries 802.1Q/802.1ad tags
-    ip_version: np.ndarray  # 0, 4 or 6
+    ip_version: np.ndarray  # int8: 0, 4 or 6
     fragment: np.ndarray  # bool: part of a fragmented IP datagram
     src_hi: np.ndarray
     src_lo: np.ndarray
@@ -155,37 +155,43 @@ def decode(batch: RecordBatch) -> Decoded:
 # 4789, VXLAN, then an untagged Ethernet frame with IPv4 without options carrying TCP or UDP (or that
 # same frame on its own, in an ordinary capture). Every field then sits at a fixed offset.
 OUTER_FRAME_BYTES = 14 + 20 + 8 + VXLAN_HEADER_BYTES
-
-
-_ETHERNET_IPV4_NO_OPTIONS = (ETHERTYPE_IPV4 << 8) | 0x45
+# The traffic frame's Ethernet, IPv4 and TCP headers, up to the TCP flags.
+FRAME_HEADER_BYTES = 14 + 20 + 14
+# Ethertype IPv4, then IP version 4 with a 20-byte header, as the 3 top bytes of a big-endian uint32.
+_IPV4_NO_OPTIONS = ((ETHERTYPE_IPV4 << 8) | 0x45) << 8
 
 
 def _fast_path(batch: RecordBatch) -> tuple[np.ndarray, Decoded] | None:
     """(which packets have the usual layout, their decode); None when the link type is not Ethernet.
-    Ten 8-byte windows per packet hold every header field needed."""
+    One gather copies the headers of every packet; each field is then read at its fixed offset."""
     if not (batch.linktype == LINKTYPE_ETHERNET).all():
         return None
     start, caplen, origlen = batch.data_start, batch.caplen, batch.origlen
-    o12, o20, _o28, o36, o44 = windows(batch.raw, start + 12, 5)
+    headers = gather_bytes(batch.raw, start, OUTER_FRAME_BYTES + FRAME_HEADER_BYTES)
     vxlan = (
-        ((o12 >> 40) == _ETHERNET_IPV4_NO_OPTIONS)
-        & ((o20 >> 48) & 0x3FFF == 0)
-        & ((o20 >> 32) & 0xFF == IP_PROTO_UDP)
-        & ((o36 >> 48) == VXLAN_PORT)
-        & ((o36 >> 8) & 0x08 != 0)
+        (big_endian(headers, 12, 4, np.uint32) & 0xFFFFFF00 == _IPV4_NO_OPTIONS)
+        # Not a fragment (offset and more-fragments flag), and UDP.
+        & (big_endian(headers, 20, 4, np.uint32) & 0x3FFF00FF == IP_PROTO_UDP)
+        & (big_endian(headers, 36, 2) == VXLAN_PORT)
+        & (headers[:, 42] & 0x08 != 0)  # the VNI-valid flag
     )
-    frame = np.where(vxlan, OUTER_FRAME_BYTES, 0)
-    i12, i20, i28, i36, i44 = windows(batch.raw, start + frame + 12, 5)
-    total = ((i12 >> 16) & 0xFFFF).astype(np.int64)
-    proto = ((i20 >> 32) & 0xFF).astype(np.int64)
+    frame = vxlan * OUTER_FRAME_BYTES
+    if vxlan.all():
+        inner = headers[:, OUTER_FRAME_BYTES:]
+    elif not vxlan.any():
+        inner = headers
+    else:
+        inner = gather_bytes(batch.raw, start + frame, FRAME_HEADER_BYTES)
+    total = big_endian(inner, 16, 2)
+    proto = inner[:, 23].astype(np.int64)
     tcp, udp = proto == IP_PROTO_TCP, proto == IP_PROTO_UDP
-    dport = (i36 >> 48).astype(np.int64)
-    minimum_header = np.where(tcp, 20, 8)
-    header = np.where(tcp, ((i44 >> 44) & 0x0F).astype(np.int64) * 4, 8)
+    dport = big_endian(inner, 36, 2)
+    minimum_header = 8 + 12 * tcp  # UDP's, or TCP's without options
+    header = np.where(tcp, (inner[:, 46] >> 4).astype(np.int64) * 4, 8)
     l4_len = total - 20
     usual = (
-        ((i12 >> 40) == _ETHERNET_IPV4_NO_OPTIONS)
-        & ((i20 >> 48) & 0x3FFF == 0)
+        (big_endian(inner, 12, 4, np.uint32) & 0xFFFFFF00 == _IPV4_NO_OPTIONS)
+        & (big_endian(inner, 20, 2) & 0x3FFF == 0)
         & (tcp | udp)
         & (caplen >= frame + 34 + minimum_header)
         & (header >= minimum_header)
@@ -206,24 +212,24 @@ def _fast_path(batch: RecordBatch) -> tuple[np.ndarray, Decoded] | None:
         data_start=start,
         caplen=caplen,
         vxlan=vxlan,
-        vni=np.where(vxlan, ((o44 >> 24) & 0xFFFFFF).astype(np.int64), -1),
+        vni=np.where(vxlan, big_endian(headers, 46, 4) >> 8, -1),
         frame_offset=frame,
         frame_len=np.where(vxlan, np.maximum(origlen - OUTER_FRAME_BYTES, ETHERNET_HEADER_BYTES + total), origlen),
-        kind=np.where(tcp, Kind.TCP, Kind.UDP).astype(np.int8),
+        kind=udp.astype(np.int8),  # Kind.TCP is 0, Kind.UDP 1; unusual packets are decoded again
         malformed=np.zeros(n, dtype=np.int8),
         vlan_tagged=np.zeros(n, dtype=bool),
-        ip_version=np.full(n, 4, dtype=np.int64),
+        ip_version=np.full(n, 4, dtype=np.int8),
         fragment=np.zeros(n, dtype=bool),
         src_hi=np.zeros(n, dtype=np.uint64),
-        src_lo=(((i20 & 0xFFFF) << 16) | (i28 >> 48)) | mapped,
+        src_lo=big_endian(inner, 26, 4, np.uint64) | mapped,
         dst_hi=np.zeros(n, dtype=np.uint64),
-        dst_lo=((i28 >> 16) & 0xFFFFFFFF) | mapped,
+        dst_lo=big_endian(inner, 30, 4, np.uint64) | mapped,
         proto=proto,
         has_ports=np.ones(n, dtype=bool),
-        sport=(i28 & 0xFFFF).astype(np.int64),
+        sport=big_endian(inner, 34, 2),
         dport=dport,
-        tcp_flags=np.where(tcp, ((i44 >> 32) & 0xFF).astype(np.int64), 0),
-        seq=np.where(tcp, ((i36 >> 16) & 0xFFFFFFFF).astype(np.int64), 0),
+        tcp_flags=np.multiply(inner[:, 47], tcp, dtype=np.int64),
+        seq=big_endian(inner, 38, 4) * tcp,
         payload_start=start + payload_offset,
         payload_len=payload_len,
         payload_caplen=np.clip(caplen - payload_offset, 0, payload_len),
@@ -281,7 +287,7 @@ def _decode_general(batch: RecordBatch) -> Decoded:
         kind=kind,
         malformed=malformed,
         vlan_tagged=np.where(vxlan, inner_tagged, outer_tagged),
-        ip_version=np.where(ip.good, ip.version, 0),
+        ip_version=np.where(ip.good, ip.version, 0).astype(np.int8),
         fragment=ip.fragment,
         src_hi=ip.src_hi,
         src_lo=ip.src_lo,
@@ -307,7 +313,8 @@ def _link_layer(
     ethertype = np.zeros(n, dtype=np.int64)
     l3 = np.zeros(n, dtype=np.int64)
     tagged = np.zeros(n, dtype=bool)
-    types = np.unique(linktype)
+    # With return_counts, np.unique does not load numpy.ma to check for a masked array.
+    types = np.unique(linktype, return_counts=True)[0]
     for value in types:
         selector = slice(None) if len(types) == 1 else linktype == value
         part = frames if len(types) == 1 else frames.subset(selector)

@@ -7,6 +7,7 @@ variable-length label sequence) is read in Python, for queries and for failed re
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Hashable
 
 import numpy as np
 
@@ -74,13 +75,13 @@ class DnsAnalyzer:
         self._failures = BoundedCounter()  # (wire question, rcode) -> responses
 
     def add(self, decoded: Decoded) -> None:
-        dns = np.flatnonzero(
-            (decoded.kind == Kind.UDP)
-            & decoded.has_ports
-            & ~decoded.fragment
-            & ((decoded.sport == DNS_PORT) | (decoded.dport == DNS_PORT))
-            & (decoded.payload_caplen >= DNS_HEADER_BYTES)
-        )
+        port = np.flatnonzero((decoded.sport == DNS_PORT) | (decoded.dport == DNS_PORT))  # few: tested first
+        dns = port[
+            (decoded.kind[port] == Kind.UDP)
+            & decoded.has_ports[port]
+            & ~decoded.fragment[port]
+            & (decoded.payload_caplen[port] >= DNS_HEADER_BYTES)
+        ]
         if not len(dns):
             return
         start = decoded.payload_start[dns]
@@ -97,10 +98,9 @@ class DnsAnalyzer:
                 self.by_rcode[rcode_name(code)] += count
 
         query = ~is_response & has_question
-        self._questions.update(_questions(decoded.raw, start[query], end[query]))
+        self._questions.update(_question_counts(decoded.raw, start[query], end[query]))
         failed = is_response & has_question & (rcode != 0)
-        questions = _questions(decoded.raw, start[failed], end[failed])
-        self._failures.update(list(zip(questions, rcode[failed].tolist(), strict=True)))
+        self._failures.update(_question_counts(decoded.raw, start[failed], end[failed], rcode[failed]))
 
     def queries_by_name(self) -> tuple[Counter[tuple[str, str]], int]:
         """((name, type) -> queries, queries whose question could not be decoded or that were first
@@ -123,24 +123,42 @@ class DnsAnalyzer:
         return named
 
 
-def _questions(raw: bytearray, starts: np.ndarray, ends: np.ndarray) -> list[bytes]:
-    """The wire bytes of each message's first question: the name up to its root label, and the type.
+def _question_counts(
+    raw: bytearray, starts: np.ndarray, ends: np.ndarray, rcodes: np.ndarray | None = None
+) -> list[tuple[Hashable, int]]:
+    """(key, messages) pairs, keys in the order they first come (a key may come more than once). A
+    message's key is the wire bytes of its first question (the name up to its root label, and the
+    type), paired with its response code when `rcodes` are given."""
+    grouped = _grouped_questions(raw, starts, ends, rcodes) if len(starts) >= MIN_GROUPED_QUESTIONS else None
+    if grouped is None:
+        questions = [_question(raw, start, end) for start, end in zip(starts.tolist(), ends.tolist(), strict=True)]
+        rows, counts = np.arange(len(starts)), [1] * len(starts)
+    else:
+        questions, rows, counts = grouped
+    keys = questions if rcodes is None else list(zip(questions, rcodes[rows].tolist(), strict=True))
+    return list(zip(keys, counts, strict=True))
 
-    Messages are grouped by their first QUESTION_WINDOW_BYTES after the header (cut at the message's
-    end), and one message per group is read, when its question lies inside that window."""
-    if len(starts) < MIN_GROUPED_QUESTIONS:
-        return [_question(raw, start, end) for start, end in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+def _grouped_questions(
+    raw: bytearray, starts: np.ndarray, ends: np.ndarray, rcodes: np.ndarray | None
+) -> tuple[list[bytes], np.ndarray, list[int]] | None:
+    """(question, first message, messages) per group of messages alike in their first
+    QUESTION_WINDOW_BYTES after the header (cut at the message's end) and their response code; None
+    when a question does not lie inside that window, as the members could then differ."""
     first, group = group_by_bytes(
-        raw, starts + DNS_HEADER_BYTES, ends - starts - DNS_HEADER_BYTES, QUESTION_WINDOW_BYTES
+        raw,
+        starts + DNS_HEADER_BYTES,
+        ends - starts - DNS_HEADER_BYTES,
+        QUESTION_WINDOW_BYTES,
+        [] if rcodes is None else [rcodes],
     )
     questions = []
     for start, end in zip(starts[first].tolist(), ends[first].tolist(), strict=True):
         question = _question(raw, start, end)
-        # The question must end inside both the window and the message, or other members may differ.
         if len(question) > QUESTION_WINDOW_BYTES or start + DNS_HEADER_BYTES + len(question) > end:
-            return [_question(raw, start, end) for start, end in zip(starts.tolist(), ends.tolist(), strict=True)]
+            return None
         questions.append(question)
-    return [questions[number] for number in group.tolist()]
+    return questions, first, np.bincount(group).tolist()
 
 
 def _question(raw: bytearray, start: int, end: int) -> bytes:

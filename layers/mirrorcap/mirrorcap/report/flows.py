@@ -8,177 +8,153 @@ of conversations, never with the number of packets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from mirrorcap.report.decode import Decoded, Kind, Malformed
+from mirrorcap.report.fields import group_rows, hash_rows, runs
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
-# The recent level of a KeyIndex's hash table holds at least this many hashes before it is merged.
-RECENT_HASHES = 1 << 15
 KEY_COLUMNS = 6  # address a (hi, lo), address b (hi, lo), ports+VNI, protocol
-_HASH_MULTIPLIERS = [
-    np.uint64(value)
-    for value in (
-        0x9E3779B97F4A7C15,
-        0xBF58476D1CE4E5B9,
-        0x94D049BB133111EB,
-        0xD6E8FEB86659FD93,
-        0xA0761D6478BD642F,
-        0xE7037ED1A0B428DB,
-    )
-]
+# The id table is open addressing with double hashing: with at most half its slots in use, a lookup
+# takes about two probes, and a batch's lookups are done together, one numpy round per probe.
+MAX_LOAD = 0.5
+MIN_SLOTS = 1 << 12
+# Below this many keys still probing, a plain loop is cheaper than another numpy round.
+FEW_PROBES = 32
+EMPTY = -1
 # Segmented running maxima are computed in one pass by lifting each group above the previous one;
 # positions inside one batch stay far below 2**40 from their group's base.
 _GROUP_LIFT = 1 << 42
 _LOCAL_LIMIT = 1 << 40
 
 
-def _hash_rows(keys: np.ndarray) -> np.ndarray:
-    """A 64-bit hash per row. Its quality only affects speed: every id is checked against the key."""
-    hashed = keys[:, 0] * _HASH_MULTIPLIERS[0]
-    for column in range(1, keys.shape[1]):
-        hashed ^= keys[:, column] * _HASH_MULTIPLIERS[column]
-    hashed ^= hashed >> np.uint64(31)
-    hashed *= _HASH_MULTIPLIERS[0]
-    return hashed ^ (hashed >> np.uint64(29))
-
-
-def _unique_with_first_and_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`np.unique(values, return_index=True, return_inverse=True)`. Packets of one conversation often
-    come in runs, so only the first value of each run is sorted."""
-    if len(values) > 1:
-        run_start = np.empty(len(values), dtype=bool)
-        run_start[0] = True
-        np.not_equal(values[1:], values[:-1], out=run_start[1:])
-        heads = np.flatnonzero(run_start)
-        if len(heads) < len(values):
-            unique, first, inverse = _sorted_unique(values[heads])
-            return unique, heads[first], inverse[np.cumsum(run_start) - 1]
-    return _sorted_unique(values)
-
-
-def _sorted_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    boundary = np.empty(len(values), dtype=bool)
-    boundary[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=boundary[1:])
-    starts = np.flatnonzero(boundary)
-    inverse = np.empty(len(values), dtype=np.int64)
-    inverse[order] = np.cumsum(boundary) - 1
-    return ordered[starts], order[starts], inverse
-
-
 def _rows_differ(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Whether each row of `left` differs from the same row of `right`."""
+    if not (left != right).any():  # the usual answer, in one step
+        return np.zeros(len(left), dtype=bool)
     differs = left[:, 0] != right[:, 0]
     for column in range(1, left.shape[1]):
         differs |= left[:, column] != right[:, column]
     return differs
 
 
-def _merge_sorted(
-    table: tuple[np.ndarray, np.ndarray], hashes: np.ndarray, ids: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """`table` (sorted hashes, ids) with sorted `hashes` (none of them in it) and their ids added."""
-    slot = np.searchsorted(table[0], hashes)
-    return np.insert(table[0], slot, hashes), np.insert(table[1], slot, ids)
-
-
 class KeyIndex:
-    """Dense, exact ids for fixed-width keys (rows of uint64), growing across batches.
+    """Dense, exact ids for fixed-width keys (rows of uint64), growing across batches; ids are given in
+    the order keys are first seen.
 
-    Rows are found by a 64-bit hash, and every answer is checked against the stored key; a row whose
-    hash already belongs to a different key (which practically never happens) gets its id from a small
-    exact side table instead, so ids are always exact.
+    Within a batch, repeated rows are grouped first (neighbours by comparing the rows, which catches a
+    conversation's bursts, then the rest by a 64-bit hash, each group checked row by row), so that one
+    row per distinct key looks up the table. The table is open addressing with double hashing: its
+    slots hold ids, a probe compares the key's hash then the stored key itself, so ids are exact whatever
+    the hash. The lookups of a batch advance together, one numpy round per probe, until so few are left
+    that a plain loop finishes them sooner.
     """
 
     def __init__(self, width: int) -> None:
-        # (sorted hashes, id of each) in two levels: new hashes go to the small recent level, which is
-        # merged into the main one only when it has grown, so that a batch never copies the whole table.
-        self._main = (np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64))
-        self._recent = self._main
         self._keys = np.empty((1024, width), dtype=np.uint64)
-        self._collided: dict[bytes, int] = {}
+        self._hashes = np.empty(1024, dtype=np.uint64)
+        self._slots = np.full(MIN_SLOTS, EMPTY, dtype=np.int32)
         self.count = 0
 
     @property
     def keys(self) -> np.ndarray:
         return self._keys[: self.count]
 
-    def ids(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(id of each row, the distinct ids, index into the distinct ids of each row); new keys get
-        new ids."""
-        hashes = _hash_rows(keys)
-        unique, first, inverse = _unique_with_first_and_inverse(hashes)
-        unique_ids = np.full(len(unique), -1, dtype=np.int64)
-        for sorted_hashes, ids_by_hash in (self._recent, self._main):
-            wanted = np.flatnonzero(unique_ids < 0)
-            slot = np.searchsorted(sorted_hashes, unique[wanted])
-            inside = slot < len(sorted_hashes)
-            found = wanted[inside][sorted_hashes[slot[inside]] == unique[wanted[inside]]]
-            unique_ids[found] = ids_by_hash[np.searchsorted(sorted_hashes, unique[found])]
-        fresh = unique_ids < 0
-        known = np.flatnonzero(~fresh)
-        unique_ids[fresh] = self._append(keys[first[fresh]])
-        self._remember(unique[fresh], unique_ids[fresh])
-        ids = unique_ids[inverse]
-        wrong = np.empty(0, dtype=np.int64)
-        if not self._all_rows_match(keys, hashes, unique_ids, first, inverse, known):
-            stored = self._keys[ids]
-            wrong = np.flatnonzero(_rows_differ(stored, keys))
-        if not len(wrong):
-            return ids, unique_ids, inverse
-        for row in wrong:
-            ids[row] = self._collided_id(keys[row])
-        distinct, inverse = np.unique(ids, return_inverse=True)
-        return ids, distinct, inverse
+    def ids(self, columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """For keys given as their columns (integer arrays, one per key column): (the ids of the
+        distinct keys, index into those of each row); new keys get new ids."""
+        heads, run_of = runs(columns)
+        keys = np.empty((len(heads), len(columns)), dtype=np.uint64)
+        for number, column in enumerate(columns):
+            keys[:, number] = column[heads]
+        hashes = hash_rows(keys)
+        first, group = group_rows(keys, hashes)
+        distinct, distinct_hashes = keys[first], hashes[first]
+        distinct_ids, free_slot = self._find(distinct, distinct_hashes)
+        fresh = np.flatnonzero(distinct_ids < 0)  # in the order the keys came
+        if len(fresh):
+            distinct_ids[fresh] = self._add(distinct[fresh], distinct_hashes[fresh], free_slot[fresh])
+        return distinct_ids, group[run_of]
 
-    def _all_rows_match(
-        self,
-        keys: np.ndarray,
-        hashes: np.ndarray,
-        unique_ids: np.ndarray,
-        first: np.ndarray,
-        inverse: np.ndarray,
-        known: np.ndarray,
-    ) -> bool:
-        """Whether every row has the key stored for its id, checked without gathering every row: a row
-        that continues a run of one hash equals the row before it, a run's first row equals its hash
-        group's first row, and that one equals the stored key (a new group's first key is the one just
-        stored)."""
-        continues = hashes[1:] == hashes[:-1]
-        if _rows_differ(keys[1:], keys[:-1])[continues].any():
-            return False
-        heads = np.flatnonzero(~continues) + 1
-        if _rows_differ(keys[heads], keys[first[inverse[heads]]]).any():
-            return False
-        return not _rows_differ(self._keys[unique_ids[known]], keys[first[known]]).any()
+    def _probe_start(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """(first slot, odd step, mask) of each hash's probe sequence, which visits every slot."""
+        mask = len(self._slots) - 1
+        slot = (hashes >> np.uint64(64 - mask.bit_length())).astype(np.int64)
+        step = (hashes & np.uint64(mask)).astype(np.int64) | 1
+        return slot, step, mask
 
-    def _remember(self, hashes: np.ndarray, ids: np.ndarray) -> None:
-        """Adds sorted, new hashes and their ids."""
-        self._recent = _merge_sorted(self._recent, hashes, ids)
-        if len(self._recent[0]) > max(RECENT_HASHES, len(self._main[0]) >> 3):
-            self._main = _merge_sorted(self._main, *self._recent)
-            self._recent = (np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64))
+    def _find(self, keys: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(id of each of these distinct keys or -1, for the keys not in the table the free slot where
+        their probe sequence stopped)."""
+        found = np.full(len(keys), -1, dtype=np.int64)
+        free_slot = np.empty(len(keys), dtype=np.int64)
+        pending = np.arange(len(keys))
+        slot, step, mask = self._probe_start(hashes)
+        while len(pending) > FEW_PROBES:
+            at = self._slots[slot]
+            empty = at == EMPTY
+            free_slot[pending[empty]] = slot[empty]
+            same = np.flatnonzero(~empty & (self._hashes[at] == hashes[pending]))
+            same = same[~_rows_differ(self._keys[at[same]], keys[pending[same]])]
+            found[pending[same]] = at[same]
+            on = ~empty
+            on[same] = False  # the slots of other keys: the key may be further on
+            pending, slot, step = pending[on], (slot[on] + step[on]) & mask, step[on]
+        for index, position, stride in zip(pending.tolist(), slot.tolist(), step.tolist(), strict=True):
+            while (at := int(self._slots[position])) != EMPTY:
+                if self._hashes[at] == hashes[index] and (self._keys[at] == keys[index]).all():
+                    found[index] = at
+                    break
+                position = (position + stride) & mask
+            else:
+                free_slot[index] = position
+        return found, free_slot
 
-    def _append(self, new_keys: np.ndarray) -> np.ndarray:
-        needed = self.count + len(new_keys)
-        if needed > len(self._keys):
-            grown = np.empty((max(needed, 2 * len(self._keys)), self._keys.shape[1]), dtype=np.uint64)
-            grown[: self.count] = self._keys[: self.count]
-            self._keys = grown
-        self._keys[self.count : needed] = new_keys
-        ids = np.arange(self.count, needed, dtype=np.int64)
-        self.count = needed
+    def _add(self, new_keys: np.ndarray, hashes: np.ndarray, free_slot: np.ndarray) -> np.ndarray:
+        """Ids for distinct keys not in the table yet, placed from the free slots `_find` stopped at."""
+        first_id, self.count = self.count, self.count + len(new_keys)
+        if self.count > len(self._keys):
+            capacity = max(self.count, len(self._keys) * 3 // 2)  # by half: spare rows cost memory per key
+            self._keys = _grown(self._keys, first_id, (capacity, self._keys.shape[1]))
+            self._hashes = _grown(self._hashes, first_id, (capacity,))
+        self._keys[first_id : self.count] = new_keys
+        self._hashes[first_id : self.count] = hashes
+        ids = np.arange(first_id, self.count)
+        if self.count <= MAX_LOAD * len(self._slots):
+            self._place(ids, hashes, free_slot)
+            return ids
+        size = 2 * len(self._slots)
+        while self.count > MAX_LOAD * size:
+            size *= 2
+        self._slots = np.full(size, EMPTY, dtype=np.int32)  # a larger table: every id is placed again
+        every_hash = self._hashes[: self.count]
+        self._place(np.arange(self.count), every_hash, self._probe_start(every_hash)[0])
         return ids
 
-    def _collided_id(self, key: np.ndarray) -> int:
-        raw = key.tobytes()
-        if raw not in self._collided:
-            self._collided[raw] = int(self._append(key[None, :])[0])
-        return self._collided[raw]
+    def _place(self, ids: np.ndarray, hashes: np.ndarray, slot: np.ndarray) -> None:
+        """Puts the ids of distinct keys not in the table into free slots, probing on from `slot`."""
+        slots = self._slots
+        _start, step, mask = self._probe_start(hashes)
+        while len(ids) > FEW_PROBES:
+            free = np.flatnonzero(slots[slot] == EMPTY)
+            slots[slot[free]] = ids[free]  # where several ids claim one slot, one of them gets it
+            on = np.ones(len(ids), dtype=bool)
+            on[free[slots[slot[free]] == ids[free]]] = False
+            ids, slot, step = ids[on], (slot[on] + step[on]) & mask, step[on]
+        for key_id, position, stride in zip(ids.tolist(), slot.tolist(), step.tolist(), strict=True):
+            while slots[position] != EMPTY:
+                position = (position + stride) & mask
+            slots[position] = key_id
+
+
+def _grown(array: np.ndarray, used: int, shape: tuple[int, ...]) -> np.ndarray:
+    """A larger array of `shape` starting with the first `used` rows of `array`; the rest unset."""
+    grown = np.empty(shape, dtype=array.dtype)
+    grown[:used] = array[:used]
+    return grown
 
 
 class _Columns:
@@ -193,11 +169,11 @@ class _Columns:
     def ensure(self, size: int) -> None:
         if size <= self._size:
             return
-        new_size = max(size, 2 * self._size, 1024)
-        for name, (dtype, fill) in self._fill.items():
-            grown = np.full(new_size, fill, dtype=dtype)
+        new_size = max(size, self._size * 3 // 2, 1024)  # by half: spare rows cost memory per conversation
+        for name, (_dtype, fill) in self._fill.items():
             old = getattr(self, name)
-            grown[: len(old)] = old
+            grown = _grown(old, len(old), (new_size,))
+            grown[len(old) :] = fill
             setattr(self, name, grown)
         self._size = new_size
 
@@ -207,18 +183,19 @@ class FlowAssignment:
     """Which conversation each packet of a batch belongs to."""
 
     member: np.ndarray  # bool per packet: it has addresses and belongs to a conversation
-    ids: np.ndarray  # per member packet
-    local: np.ndarray  # per member packet: a dense index of its conversation among this batch's ones
-    direction: np.ndarray  # per member packet: 0 when sent by endpoint a, 1 when sent by b
+    present: np.ndarray  # the distinct ids of this batch
+    local: np.ndarray  # per packet: index of its conversation in `present` (-1 if not a member)
+    direction: np.ndarray  # per packet: 0 when sent by endpoint a, 1 when sent by b (0 if not a member)
 
 
 @dataclass
-class TcpFindings:
-    """Per-packet results of the TCP analysis of one batch (arrays over all packets of the batch)."""
+class TcpPayloads:
+    """The batch's whole TCP segments with captured payload, in capture order, for the protocols on
+    top of TCP."""
 
-    analysed: np.ndarray  # bool: a whole TCP segment that the sequence analysis looked at
-    retransmission: np.ndarray  # bool
-    new_data_from: np.ndarray  # payload offset where bytes never seen before in this direction begin
+    rows: np.ndarray  # the packet of each segment
+    flows: np.ndarray  # its conversation id
+    new_data_from: np.ndarray  # payload offset where bytes never seen before in its direction begin
 
 
 class FlowTable:
@@ -228,21 +205,19 @@ class FlowTable:
             packets_ab=(np.int64, 0), bytes_ab=(np.int64, 0), packets_ba=(np.int64, 0), bytes_ba=(np.int64, 0)
         )
         self.handshake = _Columns(
-            syn_index=(np.int64, -1),
+            syn_seen=(np.bool_, False),
             syn_ts=(np.int64, 0),
             client_direction=(np.int8, -1),
-            synack_index=(np.int64, -1),
+            synack_seen=(np.bool_, False),
             rtt_done=(np.bool_, False),
             reset=(np.bool_, False),
         )
-        # Per direction (id * 2 + direction): where its sequence space stands.
-        self.sequence = _Columns(
-            seen=(np.bool_, False), last_seq=(np.int64, 0), last_position=(np.int64, 0), max_end=(np.int64, 0)
-        )
+        # Per direction (id * 2 + direction): where its sequence space stands. Only positions relative to
+        # the last segment matter: `ahead` is how far the highest end seen lies beyond its start.
+        self.sequence = _Columns(seen=(np.bool_, False), last_seq=(np.uint32, 0), ahead=(np.int64, 0))
         self.tcp_segments = 0
         self.tcp_counts = {"syn": 0, "syn_ack": 0, "rst": 0, "fin": 0, "retransmissions": 0}
         self._rtt_ns: list[np.ndarray] = []
-        self._first_row = np.empty(0, dtype=np.int64)
 
     def assign(self, decoded: Decoded) -> FlowAssignment:
         member = (decoded.ip_version > 0) & (decoded.malformed == Malformed.NONE)
@@ -257,48 +232,44 @@ class FlowTable:
         src_first = (src_hi < dst_hi) | (
             (src_hi == dst_hi) & ((src_lo < dst_lo) | ((src_lo == dst_lo) & (sport <= dport)))
         )
-        port_a = np.where(src_first, sport, dport).astype(np.uint64)
-        port_b = np.where(src_first, dport, sport).astype(np.uint64)
-        vni = members(decoded.vni).astype(np.uint64) & np.uint64(0xFFFFFFFF)
-        keys = np.column_stack(
-            [
-                np.where(src_first, src_hi, dst_hi),
-                np.where(src_first, src_lo, dst_lo),
-                np.where(src_first, dst_hi, src_hi),
-                np.where(src_first, dst_lo, src_lo),
-                (port_a << np.uint64(48)) | (port_b << np.uint64(32)) | vni,
-                members(decoded.proto).astype(np.uint64),
-            ]
-        )
-        direction = (~src_first).astype(np.int64)
-        if not len(keys):
-            empty = np.empty(0, dtype=np.int64)
-            return FlowAssignment(member=member, ids=empty, local=empty, direction=direction)
-        ids, present, local = self.index.ids(keys)
-        self._count(present, local, direction, members(decoded.frame_len))
-        return FlowAssignment(member=member, ids=ids, local=local, direction=direction)
+        port_a = np.where(src_first, sport, dport)
+        port_b = sport + dport - port_a
+        columns = [
+            np.where(src_first, src_hi, dst_hi),
+            np.where(src_first, src_lo, dst_lo),
+            np.where(src_first, dst_hi, src_hi),
+            np.where(src_first, dst_lo, src_lo),
+            # Shifted in int64 (bits past the sign wrap round), kept as the same 64 bits in the key.
+            (port_a << 48) | (port_b << 32) | (members(decoded.vni) & 0xFFFFFFFF),
+            members(decoded.proto),
+        ]
+        direction = (~src_first).view(np.int8)
+        if not len(src_first):  # no packet of the batch is in a conversation
+            none = np.empty(0, dtype=np.int64)
+            return FlowAssignment(member, none, np.full(len(member), -1), np.zeros(len(member), dtype=np.int8))
+        present, local = self.index.ids(columns)
+        self._count(present, local * 2 + direction, members(decoded.frame_len))
+        if not every:
+            local, direction = _spread(local, member, -1), _spread(direction, member, 0)
+        return FlowAssignment(member, present, local, direction)
 
-    def _count(self, present: np.ndarray, local: np.ndarray, direction: np.ndarray, frame_len: np.ndarray) -> None:
+    def _count(self, present: np.ndarray, local_direction: np.ndarray, frame_len: np.ndarray) -> None:
         """Adds the batch's packets and bytes per conversation and direction; sums run over the ids
         present in the batch only, as the tables can hold millions of conversations."""
         self.counters.ensure(self.index.count)
-        slots = local * 2 + direction
-        packets = np.bincount(slots, minlength=2 * len(present))
-        byte_sums = np.bincount(slots, weights=frame_len, minlength=2 * len(present)).astype(np.int64)
+        packets = np.bincount(local_direction, minlength=2 * len(present))
+        byte_sums = np.bincount(local_direction, weights=frame_len, minlength=2 * len(present)).astype(np.int64)
         columns = self.counters
         columns.packets_ab[present] += packets[0::2]
         columns.packets_ba[present] += packets[1::2]
         columns.bytes_ab[present] += byte_sums[0::2]
         columns.bytes_ba[present] += byte_sums[1::2]
 
-    def analyse_tcp(self, decoded: Decoded, flows: FlowAssignment, first_index: int) -> TcpFindings:
-        """Flag counts, retransmissions and handshake RTTs; `first_index` numbers the batch's first
-        packet within the whole capture, so events are ordered across batches."""
-        n = len(decoded)
-        whole_segment = (decoded.kind == Kind.TCP) & decoded.has_ports & ~decoded.fragment
-        tcp = whole_segment[flows.member]
-        rows = np.flatnonzero(flows.member)[tcp]
-        ids, direction = flows.ids[tcp], flows.direction[tcp]
+    def analyse_tcp(self, decoded: Decoded, flows: FlowAssignment) -> TcpPayloads:
+        """Flag counts, retransmissions and handshake RTTs of one batch."""
+        whole_segment = (decoded.kind == Kind.TCP) & decoded.has_ports & ~decoded.fragment & flows.member
+        rows = np.flatnonzero(whole_segment)
+        local, direction = flows.local[rows], flows.direction[rows]
         flags = decoded.tcp_flags[rows]
         self.tcp_segments += len(rows)
         syn, ack = (flags & TCP_SYN) != 0, (flags & TCP_ACK) != 0
@@ -310,101 +281,99 @@ class FlowTable:
         counts["fin"] += int(np.count_nonzero(fin))
         self.handshake.ensure(self.index.count)
         self.sequence.ensure(2 * self.index.count)
-        self.handshake.reset[ids[rst]] = True
-
-        order_index = first_index + rows
-        self._handshakes(ids, direction, syn, ack, rst, order_index, decoded.ts_ns[rows])
+        self.handshake.reset[flows.present[local[rst]]] = True
+        self._handshakes(flows.present, local, direction, syn, ack, rst, decoded.ts_ns[rows])
 
         payload_len = decoded.payload_len[rows]
         seg_len = payload_len + syn + fin
-        consumes = seg_len > 0
-        retransmission = np.zeros(n, dtype=bool)
-        new_data_from = np.zeros(n, dtype=np.int64)
-        if consumes.any():
-            seq_rows = rows[consumes]
-            flagged, new_from = self._sequence(
-                ids[consumes] * 2 + direction[consumes],
-                flows.local[tcp][consumes] * 2 + direction[consumes],
-                decoded.seq[seq_rows],
-                seg_len[consumes],
-                payload_len[consumes],
-                syn[consumes],
-                fin[consumes],
-            )
-            retransmission[seq_rows] = flagged
-            new_data_from[seq_rows] = new_from
-            counts["retransmissions"] += int(np.count_nonzero(flagged))
-        analysed = np.zeros(n, dtype=bool)
-        analysed[rows] = True
-        return TcpFindings(analysed=analysed, retransmission=retransmission, new_data_from=new_data_from)
+        consumes = np.flatnonzero(seg_len > 0)
+        if not len(consumes):
+            empty = np.empty(0, dtype=np.int64)
+            return TcpPayloads(rows=empty, flows=empty, new_data_from=empty)
+        seq_rows = rows[consumes]
+        retransmissions, new_from = self._sequence(
+            flows.present,
+            local[consumes] * 2 + direction[consumes],
+            decoded.seq[seq_rows],
+            seg_len[consumes],
+            payload_len[consumes],
+            syn[consumes],
+            fin[consumes],
+        )
+        counts["retransmissions"] += retransmissions
+        carrying = np.flatnonzero(decoded.payload_caplen[seq_rows] > 0)
+        return TcpPayloads(
+            rows=seq_rows[carrying],
+            flows=flows.present[local[consumes[carrying]]],
+            new_data_from=new_from[carrying],
+        )
 
     def _handshakes(
         self,
-        ids: np.ndarray,
+        present: np.ndarray,
+        local: np.ndarray,
         direction: np.ndarray,
         syn: np.ndarray,
         ack: np.ndarray,
         rst: np.ndarray,
-        order_index: np.ndarray,
         ts_ns: np.ndarray,
     ) -> None:
-        """Handshake RTT as Wireshark's initial RTT: first SYN to the client's ACK of the SYN-ACK."""
+        """Handshake RTT as Wireshark's initial RTT: first SYN to the client's ACK of the SYN-ACK.
+
+        Rows are the batch's TCP segments in capture order. Each conversation's state is read once per
+        batch (at `present`) and spread to its rows through `local`."""
         state = self.handshake
-        flows, first = self._first_per_flow(ids, syn & ~ack)
-        fresh = state.syn_index[flows] < 0
-        flows, first = flows[fresh], first[fresh]
-        state.syn_index[flows] = order_index[first]
-        state.syn_ts[flows] = ts_ns[first]
-        state.client_direction[flows] = direction[first]
+        count = len(present)
+        first_syn = _first_row_per_group(local, syn & ~ack, count)
+        opened = (first_syn >= 0) & ~state.syn_seen[present]
+        conversations, row = present[opened], first_syn[opened]
+        state.syn_seen[conversations] = True
+        state.syn_ts[conversations] = ts_ns[row]
+        state.client_direction[conversations] = direction[row]
 
-        from_server = direction != state.client_direction[ids]
-        flows, first = self._first_per_flow(ids, syn & ack & (state.syn_index[ids] >= 0) & from_server)
-        fresh = state.synack_index[flows] < 0
-        state.synack_index[flows[fresh]] = order_index[first[fresh]]
+        from_server = direction != state.client_direction[present][local]
+        answered_before = state.synack_seen[present]
+        synack = syn & ack & state.syn_seen[present][local] & from_server
+        first_synack = _first_row_per_group(local, synack, count)
+        answered = (first_synack >= 0) & ~answered_before
+        state.synack_seen[present[answered]] = True
 
+        # The client's ACK must come after the SYN-ACK: any row does if that came in an earlier batch.
+        after_row = np.where(answered_before, -1, np.where(answered, first_synack, len(local)))
         completes = (
             ack
             & ~syn
             & ~rst
             & ~from_server
-            & (state.synack_index[ids] >= 0)
-            & (order_index > state.synack_index[ids])
-            & ~state.rtt_done[ids]
+            & (np.arange(len(local)) > after_row[local])
+            & ~state.rtt_done[present][local]
         )
-        flows, first = self._first_per_flow(ids, completes)
-        state.rtt_done[flows] = True
-        self._rtt_ns.append(ts_ns[first] - state.syn_ts[flows])
+        first_ack = _first_row_per_group(local, completes, count)
+        done = first_ack >= 0
+        state.rtt_done[present[done]] = True
+        self._rtt_ns.append(ts_ns[first_ack[done]] - state.syn_ts[present[done]])
 
     def _sequence(
         self,
-        direction_ids: np.ndarray,
+        present: np.ndarray,
         local_direction: np.ndarray,
         seq: np.ndarray,
         seg_len: np.ndarray,
         payload_len: np.ndarray,
         syn: np.ndarray,
         fin: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Retransmissions as Wireshark defines them (a segment that starts below the highest sequence
-        number already seen in its direction, keep-alives excepted), and for each segment the payload
-        offset where new bytes begin. Sequence numbers are unwrapped per direction, so 32-bit wrap
-        is harmless."""
-        # Grouped by direction, each in capture order. Any grouping does: the batch-local numbering,
-        # when small enough for 16 bits, sorts in linear time.
-        if len(local_direction) and int(local_direction.max()) < 1 << 16:
-            order = np.argsort(local_direction.astype(np.uint16), kind="stable")
-        else:
-            order = np.argsort(direction_ids, kind="stable")
-        groups = direction_ids[order]
+    ) -> tuple[int, np.ndarray]:
+        """(retransmissions as Wireshark defines them: segments that start below the highest sequence
+        number already seen in their direction, keep-alives excepted; for each segment the payload
+        offset where new bytes begin). Sequence numbers are unwrapped per direction, so 32-bit wrap
+        is harmless; positions are relative to each direction's last segment before the batch."""
+        order = _stable_order(local_direction, 2 * len(present))  # each direction's segments in order
+        groups = local_direction[order]
         raw = seq[order]
         length = seg_len[order]
-        boundary = np.empty(len(groups), dtype=bool)
-        boundary[0] = True
-        boundary[1:] = groups[1:] != groups[:-1]
-        starts = np.flatnonzero(boundary)
-        ends = np.r_[starts[1:] - 1, len(groups) - 1]
-        group_of = np.cumsum(boundary) - 1
-        keys = groups[starts]
+        starts, group_of = runs([groups])
+        ends = np.append(starts[1:], len(groups)) - 1
+        keys = present[groups[starts] >> 1] * 2 + (groups[starts] & 1)
 
         state = self.sequence
         seen = state.seen[keys]
@@ -412,49 +381,33 @@ class FlowTable:
         previous[1:] = raw[:-1]
         previous[starts] = np.where(seen, state.last_seq[keys], raw[starts])
         step = ((raw - previous + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-        base = np.where(seen, state.last_position[keys], 0)
         running = np.cumsum(step)
-        local_position = running - (running[starts] - step[starts])[group_of]
-        local_end = np.clip(local_position + length, -_LOCAL_LIMIT, _LOCAL_LIMIT)
+        position = running - (running[starts] - step[starts])[group_of]
+        end = _bounded(position + length)
 
         lift = group_of * _GROUP_LIFT
-        running_max = np.maximum.accumulate(local_end + lift) - lift
+        running_max = np.maximum.accumulate(end + lift) - lift
         before = np.empty(len(raw), dtype=np.int64)
         before[1:] = running_max[:-1]
         before[starts] = -_LOCAL_LIMIT
-        saved_max = np.where(seen, np.clip(state.max_end[keys] - base, -_LOCAL_LIMIT, _LOCAL_LIMIT), -_LOCAL_LIMIT)
+        saved_max = np.where(seen, _bounded(state.ahead[keys]), -_LOCAL_LIMIT)
         highest_before = np.maximum(before, saved_max[group_of])
 
-        payload = payload_len[order]
-        is_syn, is_fin = syn[order], fin[order]
-        keepalive = (payload <= 1) & (local_position == highest_before - 1) & ~is_syn & ~is_fin
-        flagged_sorted = (local_position < highest_before) & ~keepalive
-        new_from_sorted = np.clip(highest_before - local_position - is_syn, 0, payload)
+        # Only a segment that starts below the highest end seen before it carries old bytes: it is a
+        # retransmission (unless a keep-alive probe), with its new bytes, if any, from that end on.
+        below = np.flatnonzero(position < highest_before)
+        overlap = highest_before[below] - position[below]
+        rows = order[below]
+        payload, is_syn = payload_len[rows], syn[rows]
+        keepalive = (payload <= 1) & (overlap == 1) & ~is_syn & ~fin[rows]
+        retransmissions = len(below) - int(np.count_nonzero(keepalive))
+        new_from = np.zeros(len(raw), dtype=np.int64)
+        new_from[rows] = np.minimum(np.maximum(overlap - is_syn, 0), payload)
 
         state.seen[keys] = True
         state.last_seq[keys] = raw[ends]
-        state.last_position[keys] = base + local_position[ends]
-        state.max_end[keys] = base + np.maximum(saved_max, running_max[ends])
-
-        flagged = np.empty(len(raw), dtype=bool)
-        flagged[order] = flagged_sorted
-        new_from = np.empty(len(raw), dtype=np.int64)
-        new_from[order] = new_from_sorted
-        return flagged, new_from
-
-    def _first_per_flow(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(flow ids, row of each flow's first masked packet), rows counted in `ids`; flows in the order
-        of those rows. A scratch array indexed by flow id replaces a sort: only the entries of this
-        batch's flows are written, then read."""
-        rows = np.flatnonzero(mask)
-        flows = ids[rows]
-        if len(self._first_row) < self.index.count:
-            self._first_row = np.empty(max(self.index.count, 2 * len(self._first_row)), dtype=np.int64)
-        first_row = self._first_row
-        first_row[flows] = len(ids)
-        np.minimum.at(first_row, flows, rows)
-        first = first_row[flows] == rows
-        return flows[first], rows[first]
+        state.ahead[keys] = np.maximum(saved_max, running_max[ends]) - position[ends]
+        return retransmissions, new_from
 
     def handshake_rtt_ms(self) -> np.ndarray:
         if not self._rtt_ns:
@@ -465,9 +418,42 @@ class FlowTable:
         size = self.index.count
         state = self.handshake
         state.ensure(size)
-        opened = state.syn_index[:size] >= 0
+        opened = state.syn_seen[:size]
         return {
             "connections_attempted": int(np.count_nonzero(opened)),
-            "connections_unanswered": int(np.count_nonzero(opened & (state.synack_index[:size] < 0))),
+            "connections_unanswered": int(np.count_nonzero(opened & ~state.synack_seen[:size])),
             "connections_reset": int(np.count_nonzero(state.reset[:size])),
         }
+
+
+def _spread(values: np.ndarray, where: np.ndarray, fill: int) -> np.ndarray:
+    """Per-packet values from those of the packets `where` is set for; `fill` for the others."""
+    spread = np.full(len(where), fill, dtype=values.dtype)
+    spread[where] = values
+    return spread
+
+
+def _bounded(values: np.ndarray) -> np.ndarray:
+    """`values` clipped to within _LOCAL_LIMIT of 0, in place."""
+    np.maximum(values, -_LOCAL_LIMIT, out=values)
+    return np.minimum(values, _LOCAL_LIMIT, out=values)
+
+
+def _first_row_per_group(groups: np.ndarray, mask: np.ndarray, count: int) -> np.ndarray:
+    """For each of `count` groups, the first row where `mask` is set, or -1."""
+    rows = np.flatnonzero(mask)
+    first = np.full(count, len(mask), dtype=np.int64)
+    np.minimum.at(first, groups[rows], rows)
+    first[first == len(mask)] = -1
+    return first
+
+
+def _stable_order(values: np.ndarray, limit: int) -> np.ndarray:
+    """`np.argsort(values, kind="stable")` for integers in [0, limit): numpy sorts 16-bit integers by
+    radix, in linear time, so larger values are sorted by their low then their high 16 bits."""
+    if limit <= 1 << 16:
+        return np.argsort(values.astype(np.uint16), kind="stable")
+    if limit <= 1 << 32:
+        by_low = np.argsort((values & 0xFFFF).astype(np.uint16), kind="stable")
+        return by_low[np.argsort((values[by_low] >> 16).astype(np.uint16), kind="stable")]
+    return np.argsort(values, kind="stable")

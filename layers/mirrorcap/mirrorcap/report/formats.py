@@ -23,11 +23,11 @@ from typing import BinaryIO
 import numpy as np
 
 from mirrorcap.report.errors import UnreadableCapture
-from mirrorcap.report.fields import gather_uint, record_view, word_view
+from mirrorcap.report.fields import Scratch, gather_uint, record_view
 
 # Small enough that a batch's per-packet arrays stay in the CPU caches, large enough that numpy's
 # per-call overhead is spread over thousands of packets.
-DEFAULT_CHUNK_BYTES = 4 << 20
+DEFAULT_CHUNK_BYTES = 8 << 20
 # Bytes past the end of the data that decoders may touch while reading the headers of a short last
 # packet; they never count as packet data.
 READ_SLACK = 4096
@@ -35,8 +35,13 @@ READ_SLACK = 4096
 MAX_RECORD_BYTES = 1 << 20
 # Below this many bytes the record walk is a plain loop: numpy's set-up would cost more than it saves.
 VECTOR_WALK_MIN_BYTES = 1 << 14
-# A record header found by the byte scan must have a timestamp this close to the chunk's first record.
+# A record header found by a byte scan must have a timestamp this close to the chunk's first record.
 MAX_SECONDS_IN_CHUNK = 1 << 16
+# The lockstep walk puts a walker on the first plausible record header in the first window of every
+# segment; the fewer bytes scanned, the more segments whose records are long enough to hide a walker.
+LOCKSTEP_SEGMENT_BYTES = 2048
+LOCKSTEP_WINDOW_BYTES = 256
+MIN_LOCKSTEP_SEGMENTS = 4
 
 PCAP_HEADER_BYTES = 24
 PCAP_MAGICS = {
@@ -61,7 +66,6 @@ class RecordBatch:
 
     buf: np.ndarray
     raw: bytearray  # the same bytes as `buf`, for byte-string searches
-    words: np.ndarray  # the same bytes as big-endian 8-byte words, for `fields.windows`
     data_start: np.ndarray  # int64 offset in buf of each packet's first byte
     caplen: np.ndarray  # int64 bytes captured
     origlen: np.ndarray  # int64 bytes on the wire
@@ -76,7 +80,6 @@ class RecordBatch:
         return RecordBatch(
             buf=self.buf,
             raw=self.raw,
-            words=self.words,
             data_start=self.data_start[rows],
             caplen=self.caplen[rows],
             origlen=self.origlen[rows],
@@ -211,7 +214,6 @@ class _ChunkBuffer:
         self._capacity = capacity
         self.buffer = bytearray(capacity + READ_SLACK)
         self.array = np.frombuffer(self.buffer, dtype=np.uint8)
-        self.words = word_view(self.buffer)
 
     def fill(self) -> int:
         view = memoryview(self.buffer)
@@ -250,9 +252,9 @@ class _ClassicWalker:
         self._frac_to_ns = 1000 if resolution == "us" else 1
         self._frac_limit = 1_000_000 if resolution == "us" else 1_000_000_000
         self._max_caplen = min(max(snaplen, 262144), MAX_RECORD_BYTES)
-        self._caplen_struct = struct.Struct(self._endian + "I")
+        self._uint32 = struct.Struct(self._endian + "I")
         self._started = False
-        self._scan = np.empty(0, dtype=bool)
+        self._scan = Scratch()
         self.info = FileInfo(
             name=name,
             format="pcap",
@@ -284,38 +286,91 @@ class _ClassicWalker:
 
     def _chain(self, buf: bytearray, offset: int, limit: int) -> tuple[np.ndarray | list[int], int]:
         """(offset of every record header that starts at or before limit - 16, offset after the last one),
-        following each header's captured length from `offset`, exactly as a sequential walk would.
+        following each header's captured length from `offset`, exactly as a sequential walk would: by
+        the lockstep walk, else the candidate walk, else one record at a time."""
+        last_header = limit - 16
+        if last_header - offset < VECTOR_WALK_MIN_BYTES:
+            return self._walk_records(buf, offset, limit)
+        walked = self._lockstep_walk(buf, offset, last_header)
+        return walked if walked is not None else self._candidate_walk(buf, offset, limit)
 
-        Record headers are found first by numpy: a byte position is a candidate when its timestamp is
-        close to the first record's and its fields are plausible (a superset of the real headers, unless
-        the timestamps jump or a header contradicts itself; a header that is not a candidate only makes
-        the walk slower, never different). Each candidate's length says where its
+    def _plausible(self, buf: bytearray, candidates: np.ndarray, seconds_near: int) -> tuple[np.ndarray, np.ndarray]:
+        """(whether each candidate position holds a plausible record header, its captured length)."""
+        fields = record_view(buf, _RECORD_HEADER)[candidates].view(self._endian + "u4").reshape(-1, 4)
+        seconds, fraction, caplen, origlen = fields.T
+        plausible = (
+            (np.abs(seconds.astype(np.int64) - seconds_near) <= MAX_SECONDS_IN_CHUNK)
+            & (fraction < self._frac_limit)
+            & (caplen <= origlen)
+            & (caplen <= self._max_caplen)
+        )
+        return plausible, caplen
+
+    def _lockstep_walk(self, buf: bytearray, offset: int, last_header: int) -> tuple[np.ndarray, int] | None:
+        """The chain walked from many places at once; None when those places do not join up.
+
+        A walker starts at `offset`, and one more at the first plausible record header in the first
+        window of every further segment. All walkers follow captured lengths together, one numpy step
+        per record, each until it reaches the next walker's start. When each lands exactly there, every
+        start is on the chain the first walker follows from a known record, so together they visit
+        exactly the records of a sequential walk. Otherwise (a start was a false candidate, or a length
+        jumped past it) another walk is needed."""
+        segments = (last_header - offset) // LOCKSTEP_SEGMENT_BYTES - 1
+        if segments < MIN_LOCKSTEP_SEGMENTS:
+            return None
+        time_top = 3 if self._endian == "<" else 0
+        first_segment = offset + LOCKSTEP_SEGMENT_BYTES
+        data = np.frombuffer(buf, dtype=np.uint8, count=first_segment + segments * LOCKSTEP_SEGMENT_BYTES + time_top)
+        windows = data[first_segment + time_top :].reshape(segments, LOCKSTEP_SEGMENT_BYTES)[:, :LOCKSTEP_WINDOW_BYTES]
+        segment, column = np.divmod(np.flatnonzero(windows == buf[offset + time_top]), LOCKSTEP_WINDOW_BYTES)
+        candidates = first_segment + segment * LOCKSTEP_SEGMENT_BYTES + column
+        seconds_near = self._uint32.unpack_from(buf, offset)[0]  # the timestamp of the record at `offset`
+        plausible = self._plausible(buf, candidates, seconds_near)[0]
+        candidates, segment = candidates[plausible], segment[plausible]
+        first_in_segment = np.ones(len(segment), dtype=bool)
+        np.not_equal(segment[1:], segment[:-1], out=first_in_segment[1:])
+        starts = np.concatenate([[offset], candidates[first_in_segment]])
+
+        caplens = record_view(buf, np.dtype(self._endian + "u4"))
+        bounds = np.append(starts[1:], last_header + 1)  # the last walker goes on while at or before last_header
+        final = np.empty(len(starts), dtype=np.int64)
+        walkers, position = np.arange(len(starts)), starts
+        visits: list[tuple[np.ndarray, np.ndarray]] = []
+        while len(walkers):
+            visits.append((walkers, position))
+            position = position + 16 + caplens[position + 8]
+            going = position < bounds[walkers]
+            final[walkers[~going]] = position[~going]
+            walkers, position = walkers[going], position[going]
+        if (final[:-1] != bounds[:-1]).any():
+            return None
+        # Each walker visited one record per step from the first: its records go, in that order, after
+        # those of the walkers before it.
+        walker = np.concatenate([walkers for walkers, _position in visits])
+        step = np.repeat(np.arange(len(visits)), [len(walkers) for walkers, _position in visits])
+        per_walker = np.bincount(walker, minlength=len(starts))
+        records = np.empty(len(walker), dtype=np.int64)
+        records[(np.cumsum(per_walker) - per_walker)[walker] + step] = np.concatenate([p for _w, p in visits])
+        return records, int(final[-1])
+
+    def _candidate_walk(self, buf: bytearray, offset: int, limit: int) -> tuple[np.ndarray | list[int], int]:
+        """`_chain` from candidate record headers found by numpy: a byte position is a candidate when
+        its timestamp is close to the first record's and its fields are plausible (a superset of the
+        real headers, unless the timestamps jump or a header contradicts itself; a header that is not a
+        candidate only makes the walk slower, never different). Each candidate's length says where its
         successor starts; when that is the next candidate, the whole run is confirmed at once. Where it
         is not (a false candidate inside a packet, or a header the filter missed), the walk jumps to
         the computed successor; a successor that is not a candidate is walked one record at a time.
         """
         last_header = limit - 16
-        if last_header - offset < VECTOR_WALK_MIN_BYTES:
-            return self._walk_records(buf, offset, limit)
         data = np.frombuffer(buf, dtype=np.uint8, count=limit)
         time_top = 3 if self._endian == "<" else 0
         region = data[offset + time_top : last_header + time_top + 1]
-        if len(self._scan) < len(region):
-            self._scan = np.empty(len(region), dtype=bool)  # reused: a fresh array per chunk page-faults
-        scan = self._scan[: len(region)]
+        scan = self._scan.get(len(region))
         np.equal(region, buf[offset + time_top], out=scan)
         candidates = np.flatnonzero(scan)
         candidates += offset
-        # Every 16 bytes at every byte position, so that one gather reads the candidates' headers.
-        headers = record_view(buf, _RECORD_HEADER)[candidates]
-        fields = headers.view(self._endian + "u4").reshape(-1, 4)
-        seconds, fraction, caplen, origlen = fields.T
-        plausible = (
-            (np.abs(seconds.astype(np.int64) - int(seconds[0])) <= MAX_SECONDS_IN_CHUNK)
-            & (fraction < self._frac_limit)
-            & (caplen <= origlen)
-            & (caplen <= self._max_caplen)
-        )
+        plausible, caplen = self._plausible(buf, candidates, self._uint32.unpack_from(buf, offset)[0])
         candidates, caplen = candidates[plausible], caplen[plausible]
         if not len(candidates) or candidates[0] != offset:
             return self._walk_records(buf, offset, limit)
@@ -343,7 +398,7 @@ class _ClassicWalker:
     def _walk_records(self, buf: bytearray, offset: int, limit: int) -> tuple[list[int], int]:
         """The sequential walk: nothing in the loop but the length read and the step. Absurd lengths
         are caught afterwards, from the steps themselves."""
-        unpack = self._caplen_struct.unpack_from
+        unpack = self._uint32.unpack_from
         records: list[int] = []
         append = records.append
         last_header = limit - 16
@@ -358,7 +413,6 @@ class _ClassicWalker:
         return RecordBatch(
             buf=chunks.array,
             raw=chunks.buffer,
-            words=chunks.words,
             data_start=offsets + 16,
             caplen=caplen,
             origlen=np.maximum(origlen, caplen),
@@ -476,7 +530,6 @@ class _PcapngWalker:
         return RecordBatch(
             buf=buf,
             raw=chunks.buffer,
-            words=chunks.words,
             data_start=offsets + 28,
             caplen=caplen,
             origlen=np.maximum(origlen, caplen),

@@ -1,10 +1,11 @@
 """HTTP/1.x requests and responses found in TCP payloads.
 
-One numpy pass over the batch (aligned 4-byte words) finds every "HTTP/1." token: the version at the end
+One numpy pass over the batch (aligned 2-byte pairs) finds every "HTTP/1." token: the version at the end
 of a request line, or the start of a status line. numpy maps each hit to its packet and keeps those at a
-plausible place in a TCP payload; status codes, counts and latencies are computed with numpy. Python
-only touches each request once (to cut out its method, path and Host header as raw bytes) and pairs
-responses with requests; text is decoded once per distinct request at the end.
+plausible place in a TCP payload; status codes, counts, pairing and latencies are computed with numpy.
+Python reads one request per group of alike requests (to cut out its method, path and Host header as
+raw bytes) and pairs the few responses numpy cannot; text is decoded once per distinct request at the
+end.
 
 A message counts only in the segment that first carried it whole: bytes below the highest sequence
 number already seen in that direction were looked at before, so a retransmitted segment, whole or
@@ -21,8 +22,8 @@ import numpy as np
 
 from mirrorcap.report.counting import MAX_DISTINCT_KEYS, distribution
 from mirrorcap.report.decode import Decoded
-from mirrorcap.report.fields import group_by_bytes
-from mirrorcap.report.flows import FlowAssignment, TcpFindings
+from mirrorcap.report.fields import Scratch, group_by_bytes, sparse_flatnonzero
+from mirrorcap.report.flows import TcpPayloads
 
 VERSION_TOKEN = re.compile(rb"HTTP/1\.")
 STATUS_LINE_BYTES = len(b"HTTP/1.1 200")
@@ -54,35 +55,30 @@ class HttpAnalyzer:
         self._key_ids: dict[tuple[bytes, bytes], int] = {}
         self._keys: list[tuple[bytes, bytes]] = [(b"", b"")]  # OTHER_REQUEST
         self._requests_per_key = np.zeros(1024, dtype=np.int64)
-        self._latency_ms: dict[str, list[np.ndarray]] = {}
+        self._latencies: list[tuple[np.ndarray, np.ndarray]] = []  # per batch: (status class, ns) of each answer
         # Requests awaiting their response, per conversation: (ts, request id), or a deque of them when
         # pipelined. Answered conversations leave the table, so it holds only what is in flight.
         self._pending: dict[int, tuple[int, int] | deque[tuple[int, int]]] = {}
+        self._scan = Scratch()
 
     # --- Per batch ------------------------------------------------------------------------------------
 
-    def add(self, decoded: Decoded, flows: FlowAssignment, tcp: TcpFindings) -> None:
-        carriers = np.flatnonzero(tcp.analysed & (decoded.payload_caplen > 0))
-        if not len(carriers):
+    def add(self, decoded: Decoded, tcp: TcpPayloads) -> None:
+        if not len(tcp.rows):
             return
-        starts = decoded.payload_start[carriers]
-        ends = starts + decoded.payload_caplen[carriers]
-        hits = find_version_tokens(decoded.raw, int(starts[0]), int(ends[-1]))
+        starts = decoded.payload_start[tcp.rows]
+        ends = starts + decoded.payload_caplen[tcp.rows]
+        hits = find_version_tokens(decoded.raw, int(starts[0]), int(ends[-1]), self._scan)
         if not len(hits):
             return
         owner = np.maximum(np.searchsorted(starts, hits, side="right") - 1, 0)
         inside = (hits >= starts[owner]) & (hits < ends[owner])
         hits, owner = hits[inside], owner[inside]
-        status, request = _classify(
-            decoded.buf, hits, hits - starts[owner], ends[owner], tcp.new_data_from[carriers[owner]]
-        )
+        status, request = _classify(decoded.buf, hits, hits - starts[owner], ends[owner], tcp.new_data_from[owner])
         keep = status | request
         if not keep.any():
             return
         hits, owner, status = hits[keep], owner[keep], status[keep]
-        packet = carriers[owner]
-        flow_of = np.full(len(decoded), -1, dtype=np.int64)
-        flow_of[flows.member] = flows.ids
         buf = decoded.buf
         codes = (buf[hits + 9].astype(np.int64) - ZERO) * 100 + (buf[hits + 10] - ZERO) * 10 + (buf[hits + 11] - ZERO)
         values = np.where(status, codes, 0)
@@ -90,36 +86,33 @@ class HttpAnalyzer:
         values[request_rows] = self._request_ids(
             decoded.raw, starts[owner[request_rows]], hits[request_rows], ends[owner[request_rows]]
         )
-        self._count(status, values, flow_of[packet], decoded.ts_ns[packet])
+        self._count(status, values, tcp.flows[owner], decoded.ts_ns[tcp.rows[owner]])
 
-    def _request_ids(self, raw: bytearray, line_starts: np.ndarray, hits: np.ndarray, ends: np.ndarray) -> list[int]:
+    def _request_ids(self, raw: bytearray, line_starts: np.ndarray, hits: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """An id per request for its raw (request line up to any query, Host value). Whether the line
         really is a request is judged once per distinct key, at the end.
 
         Requests are grouped first by the bytes they start with (REQUEST_WINDOW_BYTES from the line's
         start, cut at the segment's end), the token's place and the segment's length: requests alike in
         all of those that have their key inside that window have the same key, so Python reads one per
-        group; a request whose key reaches past the window is read on its own."""
-        if len(hits) < MIN_GROUPED_REQUESTS:
-            return [
-                self._request_id(raw, *row)
-                for row in zip(line_starts.tolist(), hits.tolist(), ends.tolist(), strict=True)
+        group; if a request's key reaches past the window, every request is read on its own."""
+        if len(hits) >= MIN_GROUPED_REQUESTS:
+            width = REQUEST_WINDOW_BYTES
+            first, group = group_by_bytes(raw, line_starts, ends - line_starts, width, [hits - line_starts])
+            # Groups come in the order of their first request: new keys get their ids in that order.
+            starts = line_starts[first].tolist()
+            keys = [
+                _request_key(raw, *row) for row in zip(starts, hits[first].tolist(), ends[first].tolist(), strict=True)
             ]
-        width = REQUEST_WINDOW_BYTES
-        first, group = group_by_bytes(raw, line_starts, ends - line_starts, width, [hits - line_starts])
-        line_starts_list, hits_list, ends_list = line_starts.tolist(), hits.tolist(), ends.tolist()
-        group_ids = np.empty(len(first), dtype=np.int64)
-        in_order = np.argsort(first)  # new keys get their ids in the order the requests came
-        for number, row in zip(in_order.tolist(), first[in_order].tolist(), strict=True):
-            line_start = line_starts_list[row]
-            key, extent = _request_key(raw, line_start, hits_list[row], ends_list[row])
-            if extent - line_start > width:  # a key past the window: read every request on its own
-                return [self._request_id(raw, *row) for row in zip(line_starts_list, hits_list, ends_list, strict=True)]
-            group_ids[number] = self._id_for(key)
-        return group_ids[group].tolist()
-
-    def _request_id(self, raw: bytearray, line_start: int, hit: int, end: int) -> int:
-        return self._id_for(_request_key(raw, line_start, hit, end)[0])
+            if all(extent - start <= width for (_key, extent), start in zip(keys, starts, strict=True)):
+                return np.array([self._id_for(key) for key, _extent in keys], dtype=np.int64)[group]
+        return np.array(
+            [
+                self._id_for(_request_key(raw, *row)[0])
+                for row in zip(line_starts.tolist(), hits.tolist(), ends.tolist(), strict=True)
+            ],
+            dtype=np.int64,
+        )
 
     def _id_for(self, key: tuple[bytes, bytes]) -> int:
         key_id = self._key_ids.get(key)
@@ -133,29 +126,28 @@ class HttpAnalyzer:
         return key_id
 
     def _count(self, is_status: np.ndarray, values: np.ndarray, flows: np.ndarray, ts_ns: np.ndarray) -> None:
-        real = is_status | (values >= 0)
-        is_status, values, flows, ts_ns = is_status[real], values[real], flows[real], ts_ns[real]
-        requests = values[~is_status]
-        if len(self._requests_per_key) < len(self._keys):
-            grown = np.zeros(2 * len(self._keys), dtype=np.int64)
+        per_key = np.bincount(values[~is_status])
+        if len(self._requests_per_key) < len(per_key):
+            grown = np.zeros(2 * len(per_key), dtype=np.int64)
             grown[: len(self._requests_per_key)] = self._requests_per_key
             self._requests_per_key = grown
-        self._requests_per_key[: len(self._keys)] += np.bincount(requests, minlength=len(self._keys))
+        self._requests_per_key[: len(per_key)] += per_key
 
         codes = values[is_status]
         self.responses += len(codes)
-        self.by_status.update(dict(zip(*(part.tolist() for part in np.unique(codes, return_counts=True)), strict=True)))
-        interim = (values >= 100) & (values < 200) & (values != 101) & is_status
-        final = ~interim
-        matched_ts, matched_id = self._pair(is_status[final], flows[final], ts_ns[final], values[final])
-        final_codes = values[final][is_status[final]]
-        response_ts = ts_ns[final][is_status[final]]
+        by_code = np.bincount(codes)
+        for code in np.flatnonzero(by_code).tolist():
+            self.by_status[code] += int(by_code[code])
+        interim = is_status & (values >= 100) & (values < 200) & (values != 101)
+        if interim.any():  # they answer no request: pairing leaves them out
+            final = ~interim
+            is_status, values, flows, ts_ns = is_status[final], values[final], flows[final], ts_ns[final]
+        matched_ts, matched_id = self._pair(is_status, flows, ts_ns, values)
+        final_codes = values[is_status]
         answered = matched_id >= 0
-        self.responses_without_request += int(np.count_nonzero(~answered))
-        latency_ms = (response_ts[answered] - matched_ts[answered]) / 1e6
-        classes = final_codes[answered] // 100
-        for status_class in np.unique(classes).tolist():
-            self._latency_ms.setdefault(f"{status_class}xx", []).append(latency_ms[classes == status_class])
+        self.responses_without_request += len(answered) - int(np.count_nonzero(answered))
+        latency_ns = ts_ns[is_status][answered] - matched_ts[answered]
+        self._latencies.append(((final_codes[answered] // 100).astype(np.int8), latency_ns))
         failed = final_codes >= 400
         if failed.any():
             # (status, request id) packed in one integer: status codes are three digits, ids >= -1.
@@ -271,36 +263,40 @@ class HttpAnalyzer:
         return sum(len(waiting) if isinstance(waiting, deque) else 1 for waiting in self._pending.values())
 
     def latency_by_class(self) -> dict[str, dict[str, float | int]]:
+        if not self._latencies:
+            return {}
+        classes = np.concatenate([classes for classes, _latency in self._latencies])
+        latency_ms = np.concatenate([latency for _classes, latency in self._latencies]) / 1e6
         return {
-            status_class: stats
-            for status_class in sorted(self._latency_ms)
-            if (stats := distribution(np.concatenate(self._latency_ms[status_class])))
+            f"{status_class}xx": stats
+            for status_class in np.flatnonzero(np.bincount(classes)).tolist()
+            if (stats := distribution(latency_ms[classes == status_class]))
         }
 
 
-# Where "HTTP/1." starts in a range of the buffer. Any 7-byte string covers exactly one 4-byte-aligned
-# word, which then holds one of its four 4-byte substrings: numpy compares every aligned word with those
-# four, and only the few words that match are checked byte by byte.
+# Where "HTTP/1." starts in a range of the buffer. At an even position the token holds "TP" in the
+# 2-byte-aligned pair two bytes in, at an odd one "P/" three bytes in: numpy compares every aligned pair
+# with those two, and only the few pairs that match are checked byte by byte.
 _TOKEN = b"HTTP/1."
 _TOKEN_BYTES = np.frombuffer(_TOKEN, dtype=np.uint8)
-_TOKEN_WORDS = [int.from_bytes(_TOKEN[shift : shift + 4], "little") for shift in range(4)]
+_EVEN_PAIR, _ODD_PAIR = int.from_bytes(b"TP", "little"), int.from_bytes(b"P/", "little")
 # Below this many bytes the regular expression is cheaper than numpy's set-up.
 NUMPY_SCAN_MIN_BYTES = 1 << 14
 
 
-def find_version_tokens(raw: bytearray, start: int, end: int) -> np.ndarray:
+def find_version_tokens(raw: bytearray, start: int, end: int, scratch: Scratch | None = None) -> np.ndarray:
     """Positions of every "HTTP/1." that lies wholly in raw[start:end], in order."""
     if end - start < NUMPY_SCAN_MIN_BYTES:
         return np.fromiter(map(re.Match.start, VERSION_TOKEN.finditer(raw, start, end)), dtype=np.int64)
-    first = (start + 3) // 4  # the first word that starts at or after `start`
-    words = np.frombuffer(raw, dtype="<u4", count=end // 4)[first:]  # words that end before `end`
-    found = words == _TOKEN_WORDS[0]
-    for value in _TOKEN_WORDS[1:]:
-        found |= words == value
-    index = np.flatnonzero(found)
-    word = words[index]
-    shift = np.select([word == value for value in _TOKEN_WORDS[1:]], [1, 2, 3], 0)
-    position = (index + first) * 4 - shift
+    first = (start + 1) // 2  # the first pair that starts at or after `start`
+    pairs = np.frombuffer(raw, dtype="<u2", count=end // 2)[first:]  # pairs that end before `end`
+    work = (scratch or Scratch()).get(2 * len(pairs))
+    found, odd = work[: len(pairs)], work[len(pairs) :]
+    np.equal(pairs, _EVEN_PAIR, out=found)
+    np.equal(pairs, _ODD_PAIR, out=odd)
+    found |= odd
+    index = sparse_flatnonzero(found)
+    position = (index + first) * 2 - np.where(pairs[index] == _EVEN_PAIR, 2, 3)
     position = position[(position >= start) & (position + len(_TOKEN) <= end)]
     buf = np.frombuffer(raw, dtype=np.uint8)
     whole = np.ones(len(position), dtype=bool)
