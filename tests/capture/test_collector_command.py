@@ -27,7 +27,7 @@ from mirrorcap.collector.command import (
 )
 from mirrorcap.collector.grant import COLLECTOR_FIELDS, UploadGrant, grant_lines, post_conditions
 from mirrorcap.collector.manifest import CaptureExit
-from mirrorcap.runtime import S3_CONFIG
+from mirrorcap.runtime import AwsClients
 from mirrorcap.workflow.upload_grant import presigned_grant
 from mirrorcap_tools.emulation.ssm_agent import MAX_DOCUMENT_BYTES, RUN_SHELL_SCRIPT_BYTES
 from pydantic import ValidationError
@@ -38,14 +38,12 @@ SCRIPT = Path(command.__file__).with_name("capture.sh")
 
 def _grant() -> UploadGrant:
     """A grant as botocore signs one with a role session's credentials (presigning needs no network)."""
-    s3 = boto3.client(
-        "s3",
-        region_name="eu-central-1",
-        aws_access_key_id="ASIAEXAMPLEEXAMPLE12",
-        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        aws_session_token="IQoJb3JpZ2luX2VjEXAMPLE/+token==",
-        config=S3_CONFIG,
-    )
+    credentials = {
+        "AccessKeyId": "ASIAEXAMPLEEXAMPLE12",
+        "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "SessionToken": "IQoJb3JpZ2luX2VjEXAMPLE/+token==",
+    }
+    s3 = AwsClients(boto3.session.Session(region_name="eu-central-1")).client_as("s3", credentials)
     return presigned_grant(
         s3,
         "mirrorcap-captures-123456789012",

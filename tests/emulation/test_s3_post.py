@@ -1,5 +1,5 @@
-"""The emulated S3 POST policy checks (mirrorcap_tools.emulation.s3_post), on grants minted the way the
-workflow mints them: AssumeRole, then botocore's generate_presigned_post."""
+"""The emulated S3 POST policy checks (mirrorcap_tools.emulation.s3_post), on grants minted by the
+workflow's own mint_upload_grant: AssumeRole, then botocore's generate_presigned_post."""
 
 from __future__ import annotations
 
@@ -8,33 +8,30 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from mirrorcap import runtime
 from mirrorcap.collector.grant import GRANT_SECONDS
-from mirrorcap.runtime import S3_CONFIG
-from mirrorcap.workflow.upload_grant import presigned_grant
+from mirrorcap.runtime import AwsClients
+from mirrorcap.workflow.upload_grant import mint_upload_grant
 from mirrorcap_tools.emulation.errors import AwsError
 from mirrorcap_tools.emulation.s3_post import check_post
 from moto import mock_aws
 
 ACCOUNT = "123456789012"
 BUCKET = "mirrorcap-captures-123456789012"
-PREFIX = "captures/mc-20261124t160000z-0abc1234de-3f9a1c/"
+CAPTURE_ID = "mc-20261124t160000z-0abc1234de-3f9a1c"
+PREFIX = f"captures/{CAPTURE_ID}/"
 
 
 @pytest.fixture
 def grant_fields():
+    """The fields of a grant minted as StartCapture mints one (AssumeRole, then presigned POST), plus
+    those the collector adds."""
     with mock_aws():
-        credentials = boto3.client("sts", region_name="us-east-1").assume_role(
-            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/mirrorcap/stack/signer", RoleSessionName="grant", DurationSeconds=3600
-        )["Credentials"]
-        s3 = boto3.client(
-            "s3",
-            region_name="us-east-1",
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            config=S3_CONFIG,
-        )
-        grant = presigned_grant(s3, BUCKET, PREFIX, 1000, datetime.now(UTC))
+        runtime.configure(clients=AwsClients(boto3.session.Session(region_name="us-east-1")))
+        try:
+            grant = mint_upload_grant(BUCKET, CAPTURE_ID, 1000, f"arn:aws:iam::{ACCOUNT}:role/mirrorcap/stack/signer")
+        finally:
+            runtime.configure()
         yield {
             **grant.fields,
             "key": f"{PREFIX}a.pcap",

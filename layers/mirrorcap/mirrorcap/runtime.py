@@ -22,10 +22,11 @@ _SDK_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, user_agent
 # Presigned links and upload grants must be SigV4 (S3 no longer accepts SigV2 in most regions), and must
 # name the bucket's regional endpoint: botocore presigns for the global s3.amazonaws.com by default, which
 # answers a bucket in another region with a redirect that a POST does not follow.
-S3_CONFIG = _SDK_CONFIG.merge(
-    Config(signature_version="s3v4", s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"})
-)
-_SERVICE_CONFIG = {"s3": S3_CONFIG}
+_SERVICE_CONFIG = {
+    "s3": _SDK_CONFIG.merge(
+        Config(signature_version="s3v4", s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"})
+    )
+}
 
 
 class AwsClients:

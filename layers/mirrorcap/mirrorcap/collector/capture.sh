@@ -89,6 +89,10 @@ key_for() {
     printf '%s%s-%s-%05d.pcap' "$key_prefix" "$capture_id" "$stamp" "${index:-0}"
 }
 
+sha256_of() {
+    sha256sum "$1" | awk '{print $1}'
+}
+
 count_packets() {
     tcpdump -r "$1" --count 2>/dev/null | awk '/packets?$/ {print $1; exit}'
 }
@@ -111,7 +115,7 @@ deliver() {
     fi
     key=$(key_for "$file")
     bytes=$(stat -c %s "$file")
-    sha=$(sha256sum "$file" | awk '{print $1}')
+    sha=$(sha256_of "$file")
     packets=$(count_packets "$file")
     # The SHA-256 in the metadata and the manifest lets anyone check the whole file later.
     if s3_post "$key" "$file" "$(seconds_left "$give_up_at")" application/vnd.tcpdump.pcap "$sha" "${packets:-0}"; then
@@ -375,9 +379,8 @@ write_manifest() {
 }
 
 upload_manifest() {
-    local key="${key_prefix}manifest.json" sha
-    sha=$(sha256sum "$work/manifest.json" | awk '{print $1}')
-    if s3_post "$key" "$work/manifest.json" "$MANIFEST_SECONDS" application/json "$sha" 0; then
+    local key="${key_prefix}manifest.json"
+    if s3_post "$key" "$work/manifest.json" "$MANIFEST_SECONDS" application/json "$(sha256_of "$work/manifest.json")" 0; then
         log "manifest: s3://$bucket/$key"
         return 0
     fi
@@ -388,9 +391,7 @@ upload_manifest() {
 # The whole log, for when SSM's copy of the output (the first 24,000 characters) is not enough. Best
 # effort, after the manifest: the workflow does not wait for it.
 upload_log() {
-    local sha
-    sha=$(sha256sum "$log_file" | awk '{print $1}')
-    s3_post "${key_prefix}capture.log" "$log_file" "$MANIFEST_SECONDS" text/plain "$sha" 0 ||
+    s3_post "${key_prefix}capture.log" "$log_file" "$MANIFEST_SECONDS" text/plain "$(sha256_of "$log_file")" 0 ||
         warn "log upload failed"
 }
 
