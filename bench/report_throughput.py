@@ -1,8 +1,9 @@
 """Capture report throughput: `mirrorcap report` against `tshark -q -z http,stat,` on the same files.
 
 Generates VXLAN-encapsulated captures (HTTP, DNS, a database TCP stream, retransmissions, resets) of
-about 10 MB, 200 MB and 1 GB with known ground truth, runs both tools on each in a subprocess, and prints
-MB/s, packets/s, peak RSS and whether each tool's counts match the ground truth.
+about 10 MB, 200 MB and 1 GB with known ground truth, runs both tools on each in a subprocess, taking
+turns (--repeat times each, 3 by default), and prints the median time with the range, MB/s, packets/s,
+peak RSS and whether every run's counts match the ground truth.
 
     .venv/bin/python bench/report_throughput.py                 # 10 MB, 200 MB, 1 GB
     .venv/bin/python bench/report_throughput.py --sizes 10MB    # quick run
@@ -19,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -338,6 +340,14 @@ with open(sys.argv[1], "w") as report:
 """
 
 
+def read_through(path: Path) -> None:
+    """Reads the whole file, so that each tool reads it from the page cache: the host may reclaim
+    pages of a file not read for a while, and reading them back from disk would time the disk."""
+    with open(path, "rb", buffering=0) as capture:
+        while capture.read(8 << 20):
+            pass
+
+
 def run_measured(tool: str, command: list[str], workdir: Path) -> Run:
     """Run `command` in its own process: wall time, peak RSS, output and exit code."""
     output_path, measure_path = workdir / f"{tool}.out", workdir / f"{tool}.measure"
@@ -399,6 +409,15 @@ def tshark_mismatches(output: str, truth: Truth) -> list[str]:
     return problems
 
 
+def mismatches(run: Run, truth: Truth, summary_path: Path) -> list[str]:
+    """What this run of either tool got wrong: its exit code, or counts that differ from the truth."""
+    if run.exit_code:
+        return [f"exit code {run.exit_code}: {run.output[-500:]}"]
+    if run.tool == "tshark":
+        return tshark_mismatches(run.output, truth)
+    return report_mismatches(summary_path, truth)
+
+
 # --- The run ----------------------------------------------------------------------------------------------
 
 
@@ -415,12 +434,17 @@ def main() -> int:
     parser.add_argument("--sizes", type=parse_sizes, default=list(SIZES), help="comma-separated: 10MB,200MB,1GB")
     parser.add_argument("--workdir", type=Path, help="where to write the captures (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the generated captures")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each tool per size; the table gives the median (default 3)"
+    )
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     have_tshark = Path(TSHARK).exists()
     if not have_tshark:
         print(f"{TSHARK} is not installed (scripts/install-system-packages.sh installs it): tshark rows skipped")
     workdir = Path(tempfile.mkdtemp(prefix="mirrorcap-bench-", dir=args.workdir))
-    rows: list[tuple[str, str, float, float, float, float, str, str]] = []
+    rows: list[tuple[str, str, float, str, float, float, float, str, str]] = []
     problems: list[str] = []
     try:
         for size in args.sizes:
@@ -434,40 +458,37 @@ def main() -> int:
             )
 
             summary_path = workdir / f"summary-{size}.json"
-            report = run_measured("mirrorcap", report_command(capture, summary_path), workdir)
-            wrong = (
-                [f"exit code {report.exit_code}: {report.output[-500:]}"]
-                if report.exit_code
-                else report_mismatches(summary_path, truth)
-            )
-            problems += [f"{size} mirrorcap {item}" for item in wrong]
-            runs = [(report, wrong)]
+            tools = {"mirrorcap": report_command(capture, summary_path)}
             if have_tshark:
-                tshark = run_measured("tshark", tshark_command(capture), workdir)
-                wrong = (
-                    [f"exit code {tshark.exit_code}"] if tshark.exit_code else tshark_mismatches(tshark.output, truth)
-                )
-                problems += [f"{size} tshark {item}" for item in wrong]
-                runs.append((tshark, wrong))
-            slowest = max(run.seconds for run, _wrong in runs)
-            for run, wrong in runs:
+                tools["tshark"] = tshark_command(capture)
+            runs: dict[str, list[Run]] = {tool: [] for tool in tools}
+            wrong: dict[str, list[str]] = {tool: [] for tool in tools}
+            for _round in range(args.repeat):  # the tools take turns, so both see the same machine
+                for tool, command in tools.items():
+                    read_through(capture)
+                    run = run_measured(tool, command, workdir)
+                    runs[tool].append(run)
+                    wrong[tool] += mismatches(run, truth, summary_path)
+            medians = {tool: statistics.median(run.seconds for run in tool_runs) for tool, tool_runs in runs.items()}
+            slowest = max(medians.values())
+            for tool, tool_runs in runs.items():
+                problems += [f"{size} {tool} {item}" for item in dict.fromkeys(wrong[tool])]
+                seconds = medians[tool]
                 rows.append(
                     (
                         size,
-                        run.tool,
-                        run.seconds,
-                        megabytes / run.seconds,
-                        truth.packets / run.seconds,
-                        run.peak_rss_mb,
-                        "yes" if not wrong else "NO",
-                        f"{slowest / run.seconds:.1f}x",
+                        tool,
+                        seconds,
+                        f"{min(run.seconds for run in tool_runs):.2f}-{max(run.seconds for run in tool_runs):.2f}",
+                        megabytes / seconds,
+                        truth.packets / seconds,
+                        max(run.peak_rss_mb for run in tool_runs),
+                        "NO" if wrong[tool] else "yes",
+                        f"{slowest / seconds:.1f}x",
                     )
                 )
-            print(
-                f"  mirrorcap {report.seconds:.2f} s"
-                + (f", tshark {runs[-1][0].seconds:.2f} s" if have_tshark else ""),
-                flush=True,
-            )
+            each = {tool: " ".join(f"{run.seconds:.2f}" for run in tool_runs) for tool, tool_runs in runs.items()}
+            print("  " + ", ".join(f"{tool} {seconds} s" for tool, seconds in each.items()), flush=True)
             if not args.keep:
                 capture.unlink()  # the next size needs the disk space
     finally:
@@ -475,14 +496,15 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     print()
     header = (
-        f"{'size':<6} {'tool':<10} {'seconds':>8} {'MB/s':>8} {'packets/s':>11} {'peak RSS':>9} "
+        f"{'size':<6} {'tool':<10} {'seconds':>8} {'range':>11} {'MB/s':>8} {'packets/s':>11} {'peak RSS':>9} "
         f"{'counts exact':>13} {'speed':>7}"
     )
+    print(f"median of {args.repeat} runs per tool; range: fastest-slowest run; peak RSS: the highest")
     print(header)
     print("-" * len(header))
-    for size, tool, seconds, rate, packet_rate, rss, exact, speed in rows:
+    for size, tool, seconds, spread, rate, packet_rate, rss, exact, speed in rows:
         print(
-            f"{size:<6} {tool:<10} {seconds:>8.2f} {rate:>8.1f} {packet_rate:>11,.0f} {rss:>7.0f}MB "
+            f"{size:<6} {tool:<10} {seconds:>8.2f} {spread:>11} {rate:>8.1f} {packet_rate:>11,.0f} {rss:>7.0f}MB "
             f"{exact:>13} {speed:>7}"
         )
     for problem in problems:

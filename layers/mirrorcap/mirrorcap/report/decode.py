@@ -167,7 +167,11 @@ def _fast_path(batch: RecordBatch) -> tuple[np.ndarray, Decoded] | None:
     if not (batch.linktype == LINKTYPE_ETHERNET).all():
         return None
     start, caplen, origlen = batch.data_start, batch.caplen, batch.origlen
-    headers = gather_bytes(batch.raw, start, OUTER_FRAME_BYTES + FRAME_HEADER_BYTES)
+    width = OUTER_FRAME_BYTES + FRAME_HEADER_BYTES
+    if batch.head is not None and batch.head.shape[1] >= width:  # gathered already, with the record headers
+        headers = batch.head[:, :width]
+    else:
+        headers = gather_bytes(batch.raw, start, width)
     vxlan = (
         (big_endian(headers, 12, 4, np.uint32) & 0xFFFFFF00 == _IPV4_NO_OPTIONS)
         # Not a fragment (offset and more-fragments flag), and UDP.

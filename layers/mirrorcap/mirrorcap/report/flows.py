@@ -25,6 +25,10 @@ MIN_SLOTS = 1 << 12
 # Below this many keys still probing, a plain loop is cheaper than another numpy round.
 FEW_PROBES = 32
 EMPTY = -1
+# Per-conversation arrays grow 4-fold: rows not yet used are zero pages the kernel has not mapped in, so
+# they cost address space, not memory, and the copies made on growth add up to a third of the final size
+# (growing by half, they add up to twice it, each into freshly mapped pages).
+GROWTH = 4
 # Segmented running maxima are computed in one pass by lifting each group above the previous one;
 # positions inside one batch stay far below 2**40 from their group's base.
 _GROUP_LIFT = 1 << 42
@@ -117,7 +121,7 @@ class KeyIndex:
         """Ids for distinct keys not in the table yet, placed from the free slots `_find` stopped at."""
         first_id, self.count = self.count, self.count + len(new_keys)
         if self.count > len(self._keys):
-            capacity = max(self.count, len(self._keys) * 3 // 2)  # by half: spare rows cost memory per key
+            capacity = max(self.count, len(self._keys) * GROWTH)
             self._keys = _grown(self._keys, first_id, (capacity, self._keys.shape[1]))
             self._hashes = _grown(self._hashes, first_id, (capacity,))
         self._keys[first_id : self.count] = new_keys
@@ -151,8 +155,8 @@ class KeyIndex:
 
 
 def _grown(array: np.ndarray, used: int, shape: tuple[int, ...]) -> np.ndarray:
-    """A larger array of `shape` starting with the first `used` rows of `array`; the rest unset."""
-    grown = np.empty(shape, dtype=array.dtype)
+    """A larger array of `shape` starting with the first `used` rows of `array`; the rest zero."""
+    grown = np.zeros(shape, dtype=array.dtype)  # calloc: untouched rows stay unmapped
     grown[:used] = array[:used]
     return grown
 
@@ -169,11 +173,12 @@ class _Columns:
     def ensure(self, size: int) -> None:
         if size <= self._size:
             return
-        new_size = max(size, self._size * 3 // 2, 1024)  # by half: spare rows cost memory per conversation
+        new_size = max(size, self._size * GROWTH, 1024)
         for name, (_dtype, fill) in self._fill.items():
             old = getattr(self, name)
             grown = _grown(old, len(old), (new_size,))
-            grown[len(old) :] = fill
+            if fill:
+                grown[len(old) :] = fill
             setattr(self, name, grown)
         self._size = new_size
 

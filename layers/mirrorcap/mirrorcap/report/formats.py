@@ -23,7 +23,7 @@ from typing import BinaryIO
 import numpy as np
 
 from mirrorcap.report.errors import UnreadableCapture
-from mirrorcap.report.fields import Scratch, gather_uint, record_view
+from mirrorcap.report.fields import Scratch, gather_bytes, gather_uint, record_view
 
 # Small enough that a batch's per-packet arrays stay in the CPU caches, large enough that numpy's
 # per-call overhead is spread over thousands of packets.
@@ -43,6 +43,10 @@ LOCKSTEP_SEGMENT_BYTES = 2048
 LOCKSTEP_WINDOW_BYTES = 256
 MIN_LOCKSTEP_SEGMENTS = 4
 
+# The first bytes of every packet, copied in the same gather as its record header: enough for the
+# headers of the usual mirrored packet (outer Ethernet, IPv4, UDP and VXLAN; inner Ethernet, IPv4, TCP up
+# to its flags), which the decoder's fast path reads at fixed offsets.
+PACKET_HEAD_BYTES = 112
 PCAP_HEADER_BYTES = 24
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", "us"),
@@ -72,6 +76,9 @@ class RecordBatch:
     ts_ns: np.ndarray  # int64 nanoseconds since the epoch
     linktype: np.ndarray  # int64 LINKTYPE_* of each packet
     bad_record: np.ndarray  # bool: the record's own header contradicts itself
+    # (packets, PACKET_HEAD_BYTES) uint8: each packet's first bytes (past its captured length too), when
+    # the reader gathered them with the record headers.
+    head: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.data_start)
@@ -86,6 +93,7 @@ class RecordBatch:
             ts_ns=self.ts_ns[rows],
             linktype=self.linktype[rows],
             bad_record=self.bad_record[rows],
+            head=None if self.head is None else self.head[rows],
         )
 
 
@@ -311,10 +319,10 @@ class _ClassicWalker:
 
         A walker starts at `offset`, and one more at the first plausible record header in the first
         window of every further segment. All walkers follow captured lengths together, one numpy step
-        per record, each until it reaches the next walker's start. When each lands exactly there, every
-        start is on the chain the first walker follows from a known record, so together they visit
-        exactly the records of a sequential walk. Otherwise (a start was a false candidate, or a length
-        jumped past it) another walk is needed."""
+        per record, each until it reaches or passes the next walker's start. When each one's last
+        record leads exactly there, every start is on the chain the first walker follows from a known
+        record, so together they visit exactly the records of a sequential walk. Otherwise (a start was
+        a false candidate, or a length jumped past it) another walk is needed."""
         segments = (last_header - offset) // LOCKSTEP_SEGMENT_BYTES - 1
         if segments < MIN_LOCKSTEP_SEGMENTS:
             return None
@@ -331,27 +339,25 @@ class _ClassicWalker:
         np.not_equal(segment[1:], segment[:-1], out=first_in_segment[1:])
         starts = np.concatenate([[offset], candidates[first_in_segment]])
 
-        caplens = record_view(buf, np.dtype(self._endian + "u4"))
+        # The captured length of the record whose header is at each position.
+        caplens = np.ndarray((last_header + 1,), dtype=self._endian + "u4", buffer=buf, offset=8, strides=(1,))
         bounds = np.append(starts[1:], last_header + 1)  # the last walker goes on while at or before last_header
-        final = np.empty(len(starts), dtype=np.int64)
-        walkers, position = np.arange(len(starts)), starts
-        visits: list[tuple[np.ndarray, np.ndarray]] = []
-        while len(walkers):
-            visits.append((walkers, position))
-            position = position + 16 + caplens[position + 8]
-            going = position < bounds[walkers]
-            final[walkers[~going]] = position[~going]
-            walkers, position = walkers[going], position[going]
-        if (final[:-1] != bounds[:-1]).any():
+        position, visits = starts, []
+        while len(position):
+            visits.append(position)
+            position = position + caplens[position]
+            position += 16
+            going = position < bounds
+            position, bounds = position[going], bounds[going]
+        # Walkers keep to their own stretch, in order, so each step's positions are sorted and a stable
+        # sort (which merges runs) puts all of them in file order.
+        records = np.sort(np.concatenate(visits), kind="stable")
+        # Each walker's last record must lead exactly to the next walker's start.
+        before_next = records[np.searchsorted(records, starts[1:]) - 1]
+        if (before_next + caplens[before_next] + 16 != starts[1:]).any():
             return None
-        # Each walker visited one record per step from the first: its records go, in that order, after
-        # those of the walkers before it.
-        walker = np.concatenate([walkers for walkers, _position in visits])
-        step = np.repeat(np.arange(len(visits)), [len(walkers) for walkers, _position in visits])
-        per_walker = np.bincount(walker, minlength=len(starts))
-        records = np.empty(len(walker), dtype=np.int64)
-        records[(np.cumsum(per_walker) - per_walker)[walker] + step] = np.concatenate([p for _w, p in visits])
-        return records, int(final[-1])
+        last = int(records[-1])
+        return records, last + 16 + int(caplens[last])
 
     def _candidate_walk(self, buf: bytearray, offset: int, limit: int) -> tuple[np.ndarray | list[int], int]:
         """`_chain` from candidate record headers found by numpy: a byte position is a candidate when
@@ -408,7 +414,8 @@ class _ClassicWalker:
         return records, offset
 
     def batch(self, chunks: _ChunkBuffer, offsets: np.ndarray) -> RecordBatch:
-        headers = record_view(chunks.buffer, _RECORD_HEADER)[offsets].view(self._endian + "u4").reshape(-1, 4)
+        rows = gather_bytes(chunks.buffer, offsets, 16 + PACKET_HEAD_BYTES)
+        headers = rows[:, :16].view(self._endian + "u4")
         seconds, fraction, caplen, origlen = (headers[:, column].astype(np.int64) for column in range(4))
         return RecordBatch(
             buf=chunks.array,
@@ -419,6 +426,7 @@ class _ClassicWalker:
             ts_ns=seconds * 1_000_000_000 + fraction * self._frac_to_ns,
             linktype=np.full(len(offsets), self._linktype, dtype=np.int64),
             bad_record=origlen < caplen,
+            head=rows[:, 16:],
         )
 
 
