@@ -86,7 +86,7 @@ def group_by_bytes(
     count = len(starts)
     lengths = np.minimum(lengths, width)
     rows = np.empty((count, width + 8 * (len(extra) + 1)), dtype=np.uint8)
-    rows[:, :width] = record_view(raw, np.dtype((np.void, width)))[starts].view(np.uint8).reshape(count, width)
+    rows[:, :width] = gather_bytes(raw, starts, width)
     words = rows.view(np.uint64)
     words[:, : width // 8] &= _prefix_masks(width)[lengths]  # bytes past a string's end are not part of it
     numbers = rows[:, width:].view(np.int64)

@@ -23,7 +23,7 @@ from typing import BinaryIO
 import numpy as np
 
 from mirrorcap.report.errors import UnreadableCapture
-from mirrorcap.report.fields import Scratch, gather_bytes, gather_uint, record_view
+from mirrorcap.report.fields import Scratch, gather_bytes, gather_uint
 
 # Small enough that a batch's per-packet arrays stay in the CPU caches, large enough that numpy's
 # per-call overhead is spread over thousands of packets.
@@ -114,7 +114,6 @@ class FileInfo:
 
 
 _NO_RECORDS = np.empty(0, dtype=np.int64)
-_RECORD_HEADER = np.dtype((np.void, 16))
 
 
 @dataclass
@@ -304,7 +303,7 @@ class _ClassicWalker:
 
     def _plausible(self, buf: bytearray, candidates: np.ndarray, seconds_near: int) -> tuple[np.ndarray, np.ndarray]:
         """(whether each candidate position holds a plausible record header, its captured length)."""
-        fields = record_view(buf, _RECORD_HEADER)[candidates].view(self._endian + "u4").reshape(-1, 4)
+        fields = gather_bytes(buf, candidates, 16).view(self._endian + "u4")
         seconds, fraction, caplen, origlen = fields.T
         plausible = (
             (np.abs(seconds.astype(np.int64) - seconds_near) <= MAX_SECONDS_IN_CHUNK)
