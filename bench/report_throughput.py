@@ -326,17 +326,58 @@ class Run:
     exit_code: int
 
 
-# Each tool runs under this small launcher, which times it and reads its peak RSS with wait4. A tool
-# started straight from this (large) benchmark process would report the benchmark's own peak RSS: Linux
-# carries the high-water mark from before exec into ru_maxrss.
+# Each tool runs under this small launcher, which times it and measures its memory. A tool started
+# straight from this (large) benchmark process would report the benchmark's own peak RSS: Linux carries
+# the high-water mark from before exec into ru_maxrss. And wait4's ru_maxrss is the largest of the tool's
+# processes, not their sum, so a thread of the launcher also adds up the resident memory of the tool and
+# every process it starts (the report reads ahead in a second process), every few milliseconds; the
+# figure is the larger of the two. The sum counts memory that processes share once for each of them, so
+# it errs on the high side.
 LAUNCHER = """
-import os, subprocess, sys, time
+import os, subprocess, sys, threading, time
+
+def resident_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0
+
+def children_of(pids):
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent in pids:
+                found.add(int(entry))
+    return found
+
+def sample(pid, done, peak):
+    # Reading two status files costs microseconds; a walk of /proc for new processes costs a millisecond
+    # or two, so it is done less often: the sampling must not take CPU time from the tool.
+    tree, polls = {pid}, 0
+    while not done.is_set():
+        if polls % 20 == 0:
+            tree |= children_of(tree)
+        peak[0] = max(peak[0], sum(resident_kb(member) for member in tree))
+        polls += 1
+        done.wait(0.01)
+
 started = time.perf_counter()
 process = subprocess.Popen(sys.argv[2:])
+done, peak = threading.Event(), [0]
+sampler = threading.Thread(target=sample, args=(process.pid, done, peak))
+sampler.start()
 _pid, status, usage = os.wait4(process.pid, 0)
 seconds = time.perf_counter() - started
+done.set()
+sampler.join()
 with open(sys.argv[1], "w") as report:
-    report.write(f"{seconds} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+    report.write(f"{seconds} {max(usage.ru_maxrss, peak[0])} {os.waitstatus_to_exitcode(status)}")
 """
 
 
@@ -362,8 +403,8 @@ def run_measured(tool: str, command: list[str], workdir: Path) -> Run:
     return Run(tool, float(seconds), int(peak_kb) / 1024, output_path.read_text(), int(exit_code))
 
 
-def report_command(capture: Path, summary_path: Path) -> list[str]:
-    return [sys.executable, "-m", "mirrorcap_tools.cli", "report", str(capture), "--json", str(summary_path)]
+def report_command(capture: Path, summary_path: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "mirrorcap_tools.cli", "report", str(capture), "--json", str(summary_path), *options]
 
 
 def tshark_command(capture: Path) -> list[str]:
@@ -458,7 +499,11 @@ def main() -> int:
             )
 
             summary_path = workdir / f"summary-{size}.json"
-            tools = {"mirrorcap": report_command(capture, summary_path)}
+            tools = {
+                "mirrorcap": report_command(capture, summary_path),
+                # Without the read-ahead process: the figure for a machine (or Lambda size) with one CPU.
+                "mirrorcap-1p": report_command(capture, summary_path, "--one-process"),
+            }
             if have_tshark:
                 tools["tshark"] = tshark_command(capture)
             runs: dict[str, list[Run]] = {tool: [] for tool in tools}
@@ -496,15 +541,18 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     print()
     header = (
-        f"{'size':<6} {'tool':<10} {'seconds':>8} {'range':>11} {'MB/s':>8} {'packets/s':>11} {'peak RSS':>9} "
+        f"{'size':<6} {'tool':<12} {'seconds':>8} {'range':>11} {'MB/s':>8} {'packets/s':>11} {'peak RSS':>9} "
         f"{'counts exact':>13} {'speed':>7}"
     )
-    print(f"median of {args.repeat} runs per tool; range: fastest-slowest run; peak RSS: the highest")
+    print(
+        f"median of {args.repeat} runs per tool; range: fastest-slowest run; peak RSS: the highest, of all of"
+        " the tool's processes together"
+    )
     print(header)
     print("-" * len(header))
     for size, tool, seconds, spread, rate, packet_rate, rss, exact, speed in rows:
         print(
-            f"{size:<6} {tool:<10} {seconds:>8.2f} {spread:>11} {rate:>8.1f} {packet_rate:>11,.0f} {rss:>7.0f}MB "
+            f"{size:<6} {tool:<12} {seconds:>8.2f} {spread:>11} {rate:>8.1f} {packet_rate:>11,.0f} {rss:>7.0f}MB "
             f"{exact:>13} {speed:>7}"
         )
     for problem in problems:

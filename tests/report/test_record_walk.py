@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mirrorcap.report import analyze_captures, formats, http
+from mirrorcap.report import analyze_captures, formats, http, tokens
 from mirrorcap.report.formats import READ_SLACK, CaptureReader, _ClassicWalker
 from report_crafting import START, TcpConversation, encapsulate, http_exchange, known_records, write_pcap
 
@@ -208,10 +208,10 @@ def test_http_token_scan_matches_the_regular_expression(plants: list[int], start
     end = len(raw) - cut
     raw[end - 5 : end + 2] = b"HTTP/1."  # straddles the end: not wholly inside
     raw += bytearray(READ_SLACK)
-    expected = [match.start() for match in http.VERSION_TOKEN.finditer(raw, start + 1, end)]
-    assert http.find_version_tokens(raw, start + 1, end).tolist() == expected
-    expected = [match.start() for match in http.VERSION_TOKEN.finditer(raw, start, end - 7)]
-    assert http.find_version_tokens(raw, start, end - 7).tolist() == expected
+    expected = [match.start() for match in tokens.VERSION_TOKEN.finditer(raw, start + 1, end)]
+    assert tokens.find_version_tokens(raw, start + 1, end).tolist() == expected
+    expected = [match.start() for match in tokens.VERSION_TOKEN.finditer(raw, start, end - 7)]
+    assert tokens.find_version_tokens(raw, start, end - 7).tolist() == expected
 
 
 @settings(max_examples=100, deadline=None)

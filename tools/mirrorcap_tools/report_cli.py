@@ -20,6 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--html", type=Path, metavar="OUT", help="write the self-contained page (report.html)")
     parser.add_argument("--decap", type=Path, metavar="OUT", help="write the inner frames without VXLAN as a pcap")
     parser.add_argument("--capture-id", help="name the capture in the report")
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="do all the work in this process (by default, when a second CPU is free, a second process "
+        "reads and walks large files ahead of the analysis)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -28,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from mirrorcap.report.text import text_report
 
     try:
-        summary = analyze_captures(args.files, capture_id=args.capture_id)
+        read_ahead = False if args.one_process else None  # None: when a second CPU is free
+        summary = analyze_captures(args.files, capture_id=args.capture_id, read_ahead=read_ahead)
         decapsulated = decapsulate(args.files, args.decap) if args.decap else None
     except UnreadableCapture as error:
         print(f"mirrorcap report: {error}", file=sys.stderr)

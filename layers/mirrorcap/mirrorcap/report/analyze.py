@@ -16,8 +16,9 @@ from mirrorcap.report.counting import distribution, most_common
 from mirrorcap.report.decode import Decoded, Kind, Malformed, decode
 from mirrorcap.report.dns import DnsAnalyzer
 from mirrorcap.report.flows import FlowTable, KeyIndex
-from mirrorcap.report.formats import DEFAULT_CHUNK_BYTES, CaptureReader, FileInfo, RecordBatch
+from mirrorcap.report.formats import DEFAULT_CHUNK_BYTES, CaptureReader, FileInfo, RecordBatch, capture_bytes
 from mirrorcap.report.http import OTHER_REQUEST, HttpAnalyzer
+from mirrorcap.report.readahead import spare_cpu
 from mirrorcap.report.summary import (
     CaptureSummary,
     Conversation,
@@ -46,6 +47,7 @@ TOP_LIST = 20
 # A capture spanning more than this many seconds gets wider timeline bins, so the JSON stays small.
 MAX_TIMELINE_BINS = 3600
 PEEK_CHUNK_BYTES = 1 << 16
+READ_AHEAD_MIN_CHUNKS = 4
 NO_VNI = 0xFFFFFFFF  # how "not VXLAN" is stored in a conversation key
 
 PROTOCOL_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 47: "gre", 50: "esp", 132: "sctp"}
@@ -96,12 +98,16 @@ def analyze_captures(
     *,
     capture_id: str | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    read_ahead: bool | None = None,
 ) -> CaptureSummary:
     """One report for all files of a capture (e.g. tcpdump's rotated files), read in time order.
 
+    `read_ahead`: read and walk each file in a second process, chunks ahead of the analysis; by
+    default, for files of several chunks when a second CPU is free. The summary is the same either way.
+
     Raises UnreadableCapture, before any analysis, if a file is missing, empty or not a capture.
     """
-    analyzer = CaptureAnalyzer(chunk_bytes)
+    analyzer = CaptureAnalyzer(chunk_bytes, read_ahead=spare_cpu() if read_ahead is None else read_ahead)
     for path in files_in_time_order(paths):
         analyzer.add_file(path)
     return analyzer.summary(capture_id)
@@ -120,8 +126,9 @@ def files_in_time_order(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
 class CaptureAnalyzer:
     """Accumulates batches from any number of files; `summary()` turns the totals into the report."""
 
-    def __init__(self, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+    def __init__(self, chunk_bytes: int = DEFAULT_CHUNK_BYTES, *, read_ahead: bool = False) -> None:
         self._chunk_bytes = chunk_bytes
+        self._read_ahead = read_ahead
         self._files: list[FileSummary] = []
         self._totals: Counter[str] = Counter()
         self._vni_packets: Counter[int] = Counter()
@@ -143,7 +150,9 @@ class CaptureAnalyzer:
         packets_before, wire_bytes_before = self._totals["packets"], self._totals["wire_bytes"]
         first_ns: int | None = None
         last_ns: int | None = None
-        with CaptureReader(path, self._chunk_bytes) as reader:
+        # A file of a chunk or two would not gain what starting the second process costs.
+        read_ahead = self._read_ahead and capture_bytes(path) >= READ_AHEAD_MIN_CHUNKS * self._chunk_bytes
+        with CaptureReader(path, self._chunk_bytes, read_ahead=read_ahead) as reader:
             for batch in reader.batches():
                 batch_first, batch_last = self._add_batch(batch)
                 first_ns = _earliest(first_ns, batch_first)
@@ -160,7 +169,7 @@ class CaptureAnalyzer:
         decoded = decode(batch)
         first_ns, last_ns = self._count(batch, decoded)
         tcp = self.flows.analyse_tcp(decoded, self.flows.assign(decoded))
-        self.http.add(decoded, tcp)
+        self.http.add(decoded, tcp, batch.version_tokens)
         self.dns.add(decoded)
         return first_ns, last_ns
 

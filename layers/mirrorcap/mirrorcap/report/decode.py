@@ -18,7 +18,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from mirrorcap.report.fields import big_endian, gather_address, gather_bytes, gather_uint
+from mirrorcap.report.fields import RawBytes, big_endian, gather_address, gather_bytes, gather_uint
 from mirrorcap.report.formats import RecordBatch
 
 VXLAN_PORT = 4789
@@ -79,7 +79,7 @@ class Decoded:
     """Per-packet header fields of one batch; every array has one entry per packet."""
 
     buf: np.ndarray
-    raw: bytearray  # the same bytes as `buf`, for byte-string searches
+    raw: RawBytes  # the same bytes as `buf`, for byte-string searches
     ts_ns: np.ndarray
     wire_len: np.ndarray  # original length of the captured packet
     data_start: np.ndarray  # where the captured packet starts in buf

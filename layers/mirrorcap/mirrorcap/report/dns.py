@@ -13,7 +13,7 @@ import numpy as np
 
 from mirrorcap.report.counting import BoundedCounter
 from mirrorcap.report.decode import Decoded, Kind
-from mirrorcap.report.fields import gather_uint, group_by_bytes
+from mirrorcap.report.fields import RawBytes, gather_uint, group_by_bytes
 
 DNS_PORT = 53
 DNS_HEADER_BYTES = 12
@@ -124,7 +124,7 @@ class DnsAnalyzer:
 
 
 def _question_counts(
-    raw: bytearray, starts: np.ndarray, ends: np.ndarray, rcodes: np.ndarray | None = None
+    raw: RawBytes, starts: np.ndarray, ends: np.ndarray, rcodes: np.ndarray | None = None
 ) -> list[tuple[Hashable, int]]:
     """(key, messages) pairs, keys in the order they first come (a key may come more than once). A
     message's key is the wire bytes of its first question (the name up to its root label, and the
@@ -140,7 +140,7 @@ def _question_counts(
 
 
 def _grouped_questions(
-    raw: bytearray, starts: np.ndarray, ends: np.ndarray, rcodes: np.ndarray | None
+    raw: RawBytes, starts: np.ndarray, ends: np.ndarray, rcodes: np.ndarray | None
 ) -> tuple[list[bytes], np.ndarray, list[int]] | None:
     """(question, first message, messages) per group of messages alike in their first
     QUESTION_WINDOW_BYTES after the header (cut at the message's end) and their response code; None
@@ -161,8 +161,8 @@ def _grouped_questions(
     return questions, first, np.bincount(group).tolist()
 
 
-def _question(raw: bytearray, start: int, end: int) -> bytes:
-    root = raw.find(0, start + DNS_HEADER_BYTES, end)
+def _question(raw: RawBytes, start: int, end: int) -> bytes:
+    root = raw.find(b"\0", start + DNS_HEADER_BYTES, end)
     return bytes(raw[start + DNS_HEADER_BYTES : root + 3 if root >= 0 else end])
 
 

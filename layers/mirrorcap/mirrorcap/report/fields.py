@@ -4,15 +4,24 @@ the grouping of equal rows that the analyzers share: runs of neighbours, and gro
 from __future__ import annotations
 
 import functools
+import mmap
 from collections.abc import Sequence
 
 import numpy as np
 
+# A chunk of a capture: the reader's own buffer, or a slot shared with the read-ahead process.
+RawBytes = bytearray | mmap.mmap
 
-def gather_bytes(raw: bytearray, position: np.ndarray, width: int) -> np.ndarray:
+
+def gather_bytes(raw: RawBytes, position: np.ndarray, width: int, out: np.ndarray | None = None) -> np.ndarray:
     """The `width` bytes at each position, as a (positions, width) uint8 array copied in one gather of
-    overlapping records. The buffer needs `width` bytes of slack after the last position."""
-    return record_view(raw, np.dtype((np.void, width)))[position].view(np.uint8).reshape(len(position), width)
+    overlapping records (into `out`, if given). The buffer needs `width` bytes of slack after the last
+    position."""
+    rows = record_view(raw, np.dtype((np.void, width)))[position].view(np.uint8).reshape(len(position), width)
+    if out is None:
+        return rows
+    out[...] = rows  # np.take(..., out=) takes a slow path for this dtype (hundreds of times slower)
+    return out
 
 
 def big_endian(rows: np.ndarray, offset: int, size: int, dtype: type = np.int64) -> np.ndarray:
@@ -47,7 +56,7 @@ def sparse_flatnonzero(mask: np.ndarray) -> np.ndarray:
     return np.concatenate([found, np.flatnonzero(mask[whole:]) + whole])
 
 
-def record_view(raw: bytearray, dtype: np.dtype) -> np.ndarray:
+def record_view(raw: RawBytes, dtype: np.dtype) -> np.ndarray:
     """A record of `dtype` starting at every byte of the buffer (the records overlap), so that indexing
     with packet positions gathers each packet's header bytes in one copy."""
     return np.ndarray((len(raw) - dtype.itemsize + 1,), dtype=dtype, buffer=raw, strides=(1,))
@@ -77,7 +86,7 @@ def gather_address(buf: np.ndarray, index: np.ndarray, width: int) -> tuple[np.n
 
 
 def group_by_bytes(
-    raw: bytearray, starts: np.ndarray, lengths: np.ndarray, width: int, extra: list[np.ndarray] = ()
+    raw: RawBytes, starts: np.ndarray, lengths: np.ndarray, width: int, extra: list[np.ndarray] = ()
 ) -> tuple[np.ndarray, np.ndarray]:
     """(first row of each group, group of each row) for byte strings raw[start:start + length] cut to
     `width` bytes, with any `extra` integer columns: rows are in one group when all of those are equal.

@@ -6,7 +6,9 @@ classic pcap it is still done by numpy: candidate headers are found by a byte sc
 lengths is confirmed run by run, so Python only touches the few places where the chain and the candidates
 disagree (pcapng keeps a plain loop over its blocks). Every other per-packet field is then gathered with
 numpy. A file is read with `readinto` into one reused buffer, so memory is one chunk however large the
-file, and any binary stream works (a file in Lambda's /tmp, or a streamed S3 body).
+file, and any binary stream works (a file in Lambda's /tmp, or a streamed S3 body). With a second CPU, a
+classic pcap can be read ahead instead: a second process fills three chunk-sized slots in turn (see
+`readahead`), and the batches are the same.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ import os
 import struct
 from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from mirrorcap.report.errors import UnreadableCapture
-from mirrorcap.report.fields import Scratch, gather_bytes, gather_uint
+from mirrorcap.report.fields import RawBytes, Scratch, gather_bytes, gather_uint
+from mirrorcap.report.readahead import ChildSlots, ReadAhead
+from mirrorcap.report.tokens import find_version_tokens
 
 # Small enough that a batch's per-packet arrays stay in the CPU caches, large enough that numpy's
 # per-call overhead is spread over thousands of packets.
@@ -47,6 +51,10 @@ MIN_LOCKSTEP_SEGMENTS = 4
 # headers of the usual mirrored packet (outer Ethernet, IPv4, UDP and VXLAN; inner Ethernet, IPv4, TCP up
 # to its flags), which the decoder's fast path reads at fixed offsets.
 PACKET_HEAD_BYTES = 112
+HEAD_ROW_BYTES = 16 + PACKET_HEAD_BYTES  # a classic pcap record header, then the packet's first bytes
+# Reading ahead, a slot has a head row for every this many bytes of its chunk, which is room for the
+# records of any capture but one of tiny packets (the reader then gathers their rows itself).
+READ_AHEAD_ROWS_EVERY = 64
 PCAP_HEADER_BYTES = 24
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", "us"),
@@ -69,7 +77,7 @@ class RecordBatch:
     """Packets of one chunk. `buf` is the reader's buffer: valid only until the next batch is read."""
 
     buf: np.ndarray
-    raw: bytearray  # the same bytes as `buf`, for byte-string searches
+    raw: RawBytes  # the same bytes as `buf`, for byte-string searches
     data_start: np.ndarray  # int64 offset in buf of each packet's first byte
     caplen: np.ndarray  # int64 bytes captured
     origlen: np.ndarray  # int64 bytes on the wire
@@ -79,6 +87,8 @@ class RecordBatch:
     # (packets, PACKET_HEAD_BYTES) uint8: each packet's first bytes (past its captured length too), when
     # the reader gathered them with the record headers.
     head: np.ndarray | None = None
+    # Sorted positions of every "HTTP/1." in the batch's records, when the read-ahead process found them.
+    version_tokens: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.data_start)
@@ -94,6 +104,7 @@ class RecordBatch:
             linktype=self.linktype[rows],
             bad_record=self.bad_record[rows],
             head=None if self.head is None else self.head[rows],
+            version_tokens=self.version_tokens,
         )
 
 
@@ -128,9 +139,14 @@ class _Walk:
 class CaptureReader:
     """Opens one capture file, checks its format, and yields `RecordBatch`es of at most `chunk_bytes`."""
 
-    def __init__(self, path: str | os.PathLike[str], chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], chunk_bytes: int = DEFAULT_CHUNK_BYTES, *, read_ahead: bool = False
+    ) -> None:
         self.path = Path(path)
         self._chunk_bytes = chunk_bytes
+        # A classic pcap's reading and record walk may run in a second process (see readahead).
+        self._read_ahead: ReadAhead | None = None
+        self._wants_read_ahead = read_ahead
         self._stream, head = _open_stream(self.path)
         try:
             self._walker = _walker_for(str(self.path), head)
@@ -142,6 +158,8 @@ class CaptureReader:
         self._pending = head
 
     def close(self) -> None:
+        if self._read_ahead is not None:
+            self._read_ahead.stop()
         self._stream.close()
 
     def __enter__(self) -> CaptureReader:
@@ -151,13 +169,23 @@ class CaptureReader:
         self.close()
 
     def batches(self) -> Iterator[RecordBatch]:
+        walker = self._walker
+        if self._wants_read_ahead and isinstance(walker, _ClassicWalker):
+            yield from self._batches_read_ahead(walker)
+            return
         chunks = _ChunkBuffer(self._stream, self._chunk_bytes, self._pending)
+        for records, _end in self._walked_chunks(chunks):
+            yield walker.batch(chunks.buffer, records)
+
+    def _walked_chunks(self, chunks: _ChunkBuffer) -> Iterator[tuple[np.ndarray, int]]:
+        """(offsets of the records, the end of the last one) of each chunk, in `chunks.buffer` as it is
+        when they are given."""
         walker = self._walker
         while True:
             limit = chunks.fill()
             walk = walker.walk(chunks.buffer, limit)
             if len(walk.records):
-                yield walker.batch(chunks, walk.records)
+                yield walk.records, walk.end
             if walk.damaged:
                 self.info.record_damage("corrupt_record_header", walk.damaged)
                 return
@@ -172,6 +200,60 @@ class CaptureReader:
             chunks.consume(walk.end)
             if not len(walk.records) and not walk.section_break:
                 chunks.make_room(walk.next_size or 0)
+
+    def _batches_read_ahead(self, walker: _ClassicWalker) -> Iterator[RecordBatch]:
+        """`batches`, with the reading, the record walk and the gather of record headers done by a
+        second process, chunks ahead. The chunks are the same as without it (a slot has room for the
+        largest record the walker accepts, as the one buffer would grow to), so the batches are too."""
+        slot_bytes = max(self._chunk_bytes, MAX_RECORD_BYTES + 16)
+        read_ahead = self._read_ahead = ReadAhead(
+            data_bytes=slot_bytes + READ_SLACK,
+            max_records=slot_bytes // 16 + 1,
+            row_bytes=HEAD_ROW_BYTES,
+            max_rows=slot_bytes // READ_AHEAD_ROWS_EVERY,
+        )
+        known_damage = len(self.info.damage)
+
+        def read_and_walk(slots: ChildSlots) -> list[tuple[str, str]]:
+            chunks = _ChunkBuffer(self._stream, self._chunk_bytes, self._pending, slots)
+            scratch = Scratch()
+            for records, end in self._walked_chunks(chunks):
+                slot, count = slots.current, len(records)
+                slot.records[:count] = records
+                with_rows = count <= len(slot.rows)
+                if with_rows:
+                    gather_bytes(slot.data, slot.records[:count], HEAD_ROW_BYTES, out=slot.rows[:count])
+                tokens = find_version_tokens(slot.data, int(records[0]), end, scratch)
+                token_count = len(tokens) if len(tokens) <= len(slot.tokens) else None
+                if token_count is not None:
+                    slot.tokens[:token_count] = tokens
+                slots.publish(count, with_rows, token_count)
+            return self.info.damage[known_damage:]
+
+        read_ahead.start(read_and_walk)
+        try:
+            for slot, count, with_rows, tokens in read_ahead:
+                batch = walker.batch(slot.data, slot.records[:count], slot.rows[:count] if with_rows else None)
+                yield batch if tokens is None else replace(batch, version_tokens=slot.tokens[:tokens])
+        finally:
+            read_ahead.stop()
+            self._read_ahead = None
+        self.info.damage.extend(read_ahead.result)
+
+
+def capture_bytes(path: str | os.PathLike[str]) -> int:
+    """About how many bytes reading the capture gives: the file's size or, gzip-compressed, the size
+    its trailer records (modulo 4 GiB, so never less than the compressed size is taken). 0 when the
+    file cannot be read: the reader then says why."""
+    try:
+        with open(path, "rb") as capture:
+            size = os.fstat(capture.fileno()).st_size
+            if size < 18 or capture.read(2) != GZIP_MAGIC:
+                return size
+            capture.seek(-4, os.SEEK_END)
+            return max(size, struct.unpack("<I", capture.read(4))[0])
+    except OSError:
+        return 0
 
 
 def _open_stream(path: Path) -> tuple[BinaryIO, bytes]:
@@ -207,20 +289,21 @@ def _walker_for(name: str, head: bytes) -> _ClassicWalker | _PcapngWalker:
 
 
 class _ChunkBuffer:
-    """A buffer refilled from a stream; the unconsumed tail (a partial record) moves to the front."""
+    """A buffer refilled from a stream; the unconsumed tail (a partial record) moves to the front, or,
+    reading ahead, to the front of the next free slot."""
 
-    def __init__(self, stream: BinaryIO, chunk_bytes: int, pending: bytes) -> None:
+    def __init__(self, stream: BinaryIO, chunk_bytes: int, pending: bytes, slots: ChildSlots | None = None) -> None:
         self._stream = stream
-        self._allocate(max(chunk_bytes, len(pending)))
+        self._slots = slots
+        self._capacity = max(chunk_bytes, len(pending))  # how much is read before each walk
+        if slots is None:
+            self.buffer: RawBytes = bytearray(self._capacity + READ_SLACK)
+        else:
+            self.buffer = slots.current.data
         self.buffer[: len(pending)] = pending
         self._filled = len(pending)
         self.eof = False
         self.read_error: str | None = None
-
-    def _allocate(self, capacity: int) -> None:
-        self._capacity = capacity
-        self.buffer = bytearray(capacity + READ_SLACK)
-        self.array = np.frombuffer(self.buffer, dtype=np.uint8)
 
     def fill(self) -> int:
         view = memoryview(self.buffer)
@@ -238,15 +321,23 @@ class _ChunkBuffer:
 
     def consume(self, end: int) -> None:
         tail = self._filled - end
-        self.buffer[:tail] = self.buffer[end : self._filled]
+        source = self.buffer
+        if self._slots is not None:
+            self.buffer = self._slots.next_free().data
+        self.buffer[:tail] = source[end : self._filled]
         self._filled = tail
 
     def make_room(self, record_size: int) -> None:
-        """Nothing fitted: grow so the record at the front fits (its size is bounded by the walkers)."""
-        if record_size > self._capacity:
-            old = bytes(self.buffer[: self._filled])
-            self._allocate(record_size)
-            self.buffer[: len(old)] = old
+        """Nothing fitted: read more, so the record at the front fits (its size is bounded by the
+        walkers, and a read-ahead slot has room for the largest)."""
+        if record_size <= self._capacity:
+            return
+        self._capacity = record_size
+        if len(self.buffer) < record_size + READ_SLACK:
+            assert self._slots is None, "a read-ahead slot has room for the largest record"
+            grown = bytearray(record_size + READ_SLACK)
+            grown[: self._filled] = self.buffer[: self._filled]
+            self.buffer = grown
 
 
 class _ClassicWalker:
@@ -412,13 +503,15 @@ class _ClassicWalker:
             offset += 16 + unpack(buf, offset + 8)[0]
         return records, offset
 
-    def batch(self, chunks: _ChunkBuffer, offsets: np.ndarray) -> RecordBatch:
-        rows = gather_bytes(chunks.buffer, offsets, 16 + PACKET_HEAD_BYTES)
+    def batch(self, buffer: RawBytes, offsets: np.ndarray, rows: np.ndarray | None = None) -> RecordBatch:
+        """The batch of the records at `offsets`; `rows` are their first HEAD_ROW_BYTES, when gathered."""
+        if rows is None:
+            rows = gather_bytes(buffer, offsets, HEAD_ROW_BYTES)
         headers = rows[:, :16].view(self._endian + "u4")
         seconds, fraction, caplen, origlen = (headers[:, column].astype(np.int64) for column in range(4))
         return RecordBatch(
-            buf=chunks.array,
-            raw=chunks.buffer,
+            buf=np.frombuffer(buffer, dtype=np.uint8),
+            raw=buffer,
             data_start=offsets + 16,
             caplen=caplen,
             origlen=np.maximum(origlen, caplen),
@@ -513,8 +606,8 @@ class _PcapngWalker:
             option += 4 + (length + 3) // 4 * 4
         return _Interface(linktype, binary, exponent, offset_seconds)
 
-    def batch(self, chunks: _ChunkBuffer, offsets: np.ndarray) -> RecordBatch:
-        buf = chunks.array
+    def batch(self, buffer: RawBytes, offsets: np.ndarray) -> RecordBatch:
+        buf = np.frombuffer(buffer, dtype=np.uint8)
         big = self._endian == ">"
         block_length = gather_uint(buf, offsets + 4, 4, big_endian=big)
         interface = gather_uint(buf, offsets + 8, 4, big_endian=big)
@@ -536,7 +629,7 @@ class _PcapngWalker:
             self.info.timestamp_resolution = self._interfaces[0].resolution_name()
         return RecordBatch(
             buf=buf,
-            raw=chunks.buffer,
+            raw=buffer,
             data_start=offsets + 28,
             caplen=caplen,
             origlen=np.maximum(origlen, caplen),

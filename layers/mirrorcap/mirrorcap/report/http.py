@@ -14,7 +14,6 @@ overlapping, never counts a message twice, wherever in the segment the message s
 
 from __future__ import annotations
 
-import re
 from collections import Counter, deque
 from dataclasses import dataclass
 
@@ -22,10 +21,10 @@ import numpy as np
 
 from mirrorcap.report.counting import MAX_DISTINCT_KEYS, distribution
 from mirrorcap.report.decode import Decoded
-from mirrorcap.report.fields import Scratch, group_by_bytes, sparse_flatnonzero
+from mirrorcap.report.fields import RawBytes, Scratch, group_by_bytes
 from mirrorcap.report.flows import TcpPayloads
+from mirrorcap.report.tokens import find_version_tokens, tokens_within
 
-VERSION_TOKEN = re.compile(rb"HTTP/1\.")
 STATUS_LINE_BYTES = len(b"HTTP/1.1 200")
 REQUEST_VERSION_BYTES = len(b"HTTP/1.1\r\n")
 MAX_METHOD_BYTES = 20
@@ -63,12 +62,18 @@ class HttpAnalyzer:
 
     # --- Per batch ------------------------------------------------------------------------------------
 
-    def add(self, decoded: Decoded, tcp: TcpPayloads) -> None:
+    def add(self, decoded: Decoded, tcp: TcpPayloads, version_tokens: np.ndarray | None = None) -> None:
+        """The batch's TCP payloads; `version_tokens`, when given, are where "HTTP/1." is in all of the
+        batch's records (found while reading ahead), so that the payloads need no scan of their own."""
         if not len(tcp.rows):
             return
         starts = decoded.payload_start[tcp.rows]
         ends = starts + decoded.payload_caplen[tcp.rows]
-        hits = find_version_tokens(decoded.raw, int(starts[0]), int(ends[-1]), self._scan)
+        first, last = int(starts[0]), int(ends[-1])
+        if version_tokens is None:
+            hits = find_version_tokens(decoded.raw, first, last, self._scan)
+        else:
+            hits = tokens_within(version_tokens, first, last)
         if not len(hits):
             return
         owner = np.maximum(np.searchsorted(starts, hits, side="right") - 1, 0)
@@ -88,7 +93,7 @@ class HttpAnalyzer:
         )
         self._count(status, values, tcp.flows[owner], decoded.ts_ns[tcp.rows[owner]])
 
-    def _request_ids(self, raw: bytearray, line_starts: np.ndarray, hits: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    def _request_ids(self, raw: RawBytes, line_starts: np.ndarray, hits: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """An id per request for its raw (request line up to any query, Host value). Whether the line
         really is a request is judged once per distinct key, at the end.
 
@@ -277,34 +282,6 @@ class HttpAnalyzer:
 # Where "HTTP/1." starts in a range of the buffer. At an even position the token holds "TP" in the
 # 2-byte-aligned pair two bytes in, at an odd one "P/" three bytes in: numpy compares every aligned pair
 # with those two, and only the few pairs that match are checked byte by byte.
-_TOKEN = b"HTTP/1."
-_TOKEN_BYTES = np.frombuffer(_TOKEN, dtype=np.uint8)
-_EVEN_PAIR, _ODD_PAIR = int.from_bytes(b"TP", "little"), int.from_bytes(b"P/", "little")
-# Below this many bytes the regular expression is cheaper than numpy's set-up.
-NUMPY_SCAN_MIN_BYTES = 1 << 14
-
-
-def find_version_tokens(raw: bytearray, start: int, end: int, scratch: Scratch | None = None) -> np.ndarray:
-    """Positions of every "HTTP/1." that lies wholly in raw[start:end], in order."""
-    if end - start < NUMPY_SCAN_MIN_BYTES:
-        return np.fromiter(map(re.Match.start, VERSION_TOKEN.finditer(raw, start, end)), dtype=np.int64)
-    first = (start + 1) // 2  # the first pair that starts at or after `start`
-    pairs = np.frombuffer(raw, dtype="<u2", count=end // 2)[first:]  # pairs that end before `end`
-    work = (scratch or Scratch()).get(2 * len(pairs))
-    found, odd = work[: len(pairs)], work[len(pairs) :]
-    np.equal(pairs, _EVEN_PAIR, out=found)
-    np.equal(pairs, _ODD_PAIR, out=odd)
-    found |= odd
-    index = sparse_flatnonzero(found)
-    position = (index + first) * 2 - np.where(pairs[index] == _EVEN_PAIR, 2, 3)
-    position = position[(position >= start) & (position + len(_TOKEN) <= end)]
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    whole = np.ones(len(position), dtype=bool)
-    for offset, byte in enumerate(_TOKEN_BYTES.tolist()):
-        whole &= buf[position + offset] == byte
-    return position[whole]
-
-
 def _classify(
     buf: np.ndarray, hits: np.ndarray, offset: np.ndarray, end: np.ndarray, new_from: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -335,7 +312,7 @@ def _classify(
     return status, request
 
 
-def _request_key(raw: bytearray, line_start: int, hit: int, end: int) -> tuple[tuple[bytes, bytes], int]:
+def _request_key(raw: RawBytes, line_start: int, hit: int, end: int) -> tuple[tuple[bytes, bytes], int]:
     """((request line up to any query, raw Host value), the position after the last byte the key depends
     on) of the request whose version token is at `hit`."""
     line = raw[line_start : hit - 1]
@@ -351,7 +328,7 @@ def _request_key(raw: bytearray, line_start: int, hit: int, end: int) -> tuple[t
     return (bytes(line.partition(b"?")[0]), host), max(extent, hit - 1)
 
 
-def _host(raw: bytearray, line_end: int, end: int) -> bytes:
+def _host(raw: RawBytes, line_end: int, end: int) -> bytes:
     """The Host header's raw value, if it is in the same segment as the request line."""
     for header in HOST_HEADERS:
         found = raw.find(header, line_end, end)
