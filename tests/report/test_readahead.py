@@ -9,17 +9,29 @@ import signal
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
-from mirrorcap.report import analyze_captures, formats, readahead
+from mirrorcap.report import analyze, analyze_captures, formats, readahead
 from mirrorcap.report.formats import CaptureReader
-from mirrorcap.report.readahead import ReadAhead, ReadAheadFailed, spare_cpu
-from report_crafting import START, TcpConversation, dns_query, encapsulate, http_exchange, known_records, write_pcap
+from mirrorcap.report.pipeline import decoded_batches
+from mirrorcap.report.readahead import ReadAhead, ReadAheadFailed, Slot, spare_cpu
+from report_crafting import (
+    START,
+    Record,
+    TcpConversation,
+    dns_query,
+    encapsulate,
+    http_exchange,
+    known_records,
+    write_pcap,
+    write_pcapng,
+)
 
 # Small chunks, so that a file of a few hundred KB passes through every slot many times.
 CHUNK_BYTES = 1 << 15
 
 
-def _busy_capture(path: Path, *, big_endian: bool = False) -> Path:
+def _busy_records() -> list[Record]:
     """HTTP (with errors, on several VNIs) and DNS, records of many sizes, a few larger than a chunk."""
     records = []
     for number in range(150):
@@ -33,7 +45,7 @@ def _busy_capture(path: Path, *, big_endian: bool = False) -> Path:
     for number in range(40):
         records += encapsulate(dns_query(f"host{number % 9}.example", START + number * 0.2, rcode=number % 4 and 0))
     records += known_records()
-    return write_pcap(path, sorted(records, key=lambda item: item.ts_ns), big_endian=big_endian)
+    return sorted(records, key=lambda item: item.ts_ns)
 
 
 def _report(paths: list[Path], read_ahead: bool) -> dict:
@@ -57,7 +69,7 @@ def second_processes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 @pytest.fixture(scope="module")
 def busy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = _busy_capture(tmp_path_factory.mktemp("readahead") / "busy.pcap")
+    path = write_pcap(tmp_path_factory.mktemp("readahead") / "busy.pcap", _busy_records())
     assert path.stat().st_size > 8 * CHUNK_BYTES  # many times round the slots
     return path
 
@@ -71,13 +83,15 @@ def test_read_ahead_reports_exactly_what_one_process_reports(busy: Path, second_
     assert ahead["http"]["requests"] > 150 and ahead["dns"]["queries"] > 40
 
 
-@pytest.mark.parametrize("variant", ["big-endian", "gzip", "cut-mid-record", "corrupt-header", "rotated"])
+@pytest.mark.parametrize("variant", ["big-endian", "pcapng", "gzip", "cut-mid-record", "corrupt-header", "rotated"])
 def test_read_ahead_agrees_on_every_kind_of_file(
     tmp_path: Path, busy: Path, variant: str, second_processes: list[int]
 ) -> None:
     data = busy.read_bytes()
     if variant == "big-endian":
-        paths = [_busy_capture(tmp_path / "big.pcap", big_endian=True)]
+        paths = [write_pcap(tmp_path / "big.pcap", _busy_records(), big_endian=True, nanoseconds=True)]
+    elif variant == "pcapng":  # what the second process learns of the file (resolution, link types) comes back
+        paths = [write_pcapng(tmp_path / "c.pcapng", _busy_records(), tsresol=9)]
     elif variant == "gzip":
         paths = [tmp_path / "c.pcap.gz"]
         paths[0].write_bytes(gzip.compress(data, compresslevel=1))
@@ -101,41 +115,23 @@ def test_read_ahead_agrees_on_every_kind_of_file(
         assert ahead["malformed"]["total"] == 1  # the damage the second process found reaches the report
 
 
-def test_rows_and_tokens_that_do_not_fit_a_slot_are_gathered_by_the_reader(
-    busy: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(formats, "READ_AHEAD_ROWS_EVERY", 1 << 30)  # slots with no room for rows or tokens
-    published = []
-    original_iter = ReadAhead.__iter__
-
-    def spy(self: ReadAhead):
-        for item in original_iter(self):
-            published.append(item[1:])
-            yield item
-
-    monkeypatch.setattr(ReadAhead, "__iter__", spy)
-    assert _report([busy], read_ahead=True) == _report([busy], read_ahead=False)
-    assert published and all(not with_rows and tokens is None for _count, with_rows, tokens in published)
-
-
-def test_the_second_process_ends_with_the_file(busy: Path) -> None:
-    with CaptureReader(busy, CHUNK_BYTES, read_ahead=True) as reader:
-        batches = reader.batches()
+def test_the_second_process_ends_with_the_file(busy: Path, second_processes: list[int]) -> None:
+    with CaptureReader(busy, CHUNK_BYTES) as reader:
+        batches = decoded_batches(reader, read_ahead=True)
         next(batches)
-        pid = reader._read_ahead._pid
-        assert pid and _alive(pid)
+        assert len(second_processes) == 1 and _alive(second_processes[0])
         for _batch in batches:
             pass
-        assert reader._read_ahead is None
-    assert not _alive(pid)
+        assert not _alive(second_processes[0])
+        assert reader.info.damage == []
 
 
-def test_the_second_process_is_stopped_when_the_reader_is_closed_early(busy: Path) -> None:
-    with CaptureReader(busy, CHUNK_BYTES, read_ahead=True) as reader:
-        batches = reader.batches()
+def test_the_second_process_is_stopped_when_the_analysis_stops_early(busy: Path, second_processes: list[int]) -> None:
+    with CaptureReader(busy, CHUNK_BYTES) as reader:
+        batches = decoded_batches(reader, read_ahead=True)
         next(batches)
-        pid = reader._read_ahead._pid
-    assert not _alive(pid)
+        batches.close()
+    assert second_processes and not _alive(second_processes[0])
 
 
 def test_the_second_process_is_stopped_when_the_analysis_fails(
@@ -144,19 +140,32 @@ def test_the_second_process_is_stopped_when_the_analysis_fails(
     def fail(*_args: object) -> None:
         raise RuntimeError("analysis failed")
 
-    monkeypatch.setattr("mirrorcap.report.analyze.decode", fail)
+    monkeypatch.setattr(analyze.HttpAnalyzer, "add", fail)
     with pytest.raises(RuntimeError, match="analysis failed"):
         analyze_captures([busy], chunk_bytes=CHUNK_BYTES, read_ahead=True)
     assert second_processes and not _alive(second_processes[0])
 
 
+def test_a_slot_lays_out_arrays_and_refuses_what_does_not_fit() -> None:
+    slot = Slot(0, data_bytes=64, arena_bytes=64)
+    arrays = {"a": np.arange(3, dtype=np.int64), "flags": np.array([True, False]), "b": np.array([7], dtype=np.int8)}
+    layout = slot.pack(arrays)
+    assert [offset for _name, _dtype, offset, _length in layout] == [0, 24, 32]  # 8-byte aligned
+    unpacked = slot.unpack(layout)
+    assert {name: (values.dtype, values.tolist()) for name, values in unpacked.items()} == {
+        name: (values.dtype, values.tolist()) for name, values in arrays.items()
+    }
+    with pytest.raises(ValueError, match="arena"):
+        slot.pack({"big": np.zeros(9, dtype=np.int64)})
+
+
 def _read_ahead() -> ReadAhead:
-    return ReadAhead(data_bytes=4096, max_records=16, row_bytes=16, max_rows=16)
+    return ReadAhead(data_bytes=4096, arena_bytes=4096)
 
 
 def test_an_error_in_the_second_process_is_raised_in_the_first() -> None:
     def produce(slots: readahead.ChildSlots) -> None:
-        slots.publish(0, False, None)
+        slots.publish({})
         raise ValueError("bad bytes at 1234")
 
     ahead = _read_ahead()
@@ -176,19 +185,19 @@ def test_a_second_process_that_dies_is_reported_not_waited_for() -> None:
     ahead.stop()
 
 
-def test_what_the_second_process_returns_is_the_result() -> None:
+def test_slots_are_handed_back_and_what_the_second_process_returns_is_the_result() -> None:
     def produce(slots: readahead.ChildSlots) -> list[str]:
         for count in (1, 2, 3, 4, 5):  # more than there are slots: each must be handed back
-            slot = slots.next_free()
-            slot.records[:count] = range(count)
-            slots.publish(count, False, None)
+            slot = slots.current if count == 1 else slots.next_free()
+            slot.data[:5] = b"chunk"
+            slots.publish({"records": np.arange(count)})
         return ["done"]
 
     ahead = _read_ahead()
     ahead.start(produce)
-    seen = [(slot.records[:count].tolist(), with_rows) for slot, count, with_rows, _tokens in ahead]
+    seen = [(slot.data[:5], arrays["records"].tolist()) for slot, arrays in ahead]
     ahead.stop()
-    assert seen == [([0], False), ([0, 1], False), ([0, 1, 2], False), ([0, 1, 2, 3], False), ([0, 1, 2, 3, 4], False)]
+    assert seen == [(b"chunk", list(range(count))) for count in (1, 2, 3, 4, 5)]
     assert ahead.result == ["done"]
 
 

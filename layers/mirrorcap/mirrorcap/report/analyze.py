@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from mirrorcap.report.counting import distribution, most_common
-from mirrorcap.report.decode import Decoded, Kind, Malformed, decode
+from mirrorcap.report.decode import Decoded, Kind, Malformed
 from mirrorcap.report.dns import DnsAnalyzer
 from mirrorcap.report.flows import FlowTable, KeyIndex
-from mirrorcap.report.formats import DEFAULT_CHUNK_BYTES, CaptureReader, FileInfo, RecordBatch, capture_bytes
+from mirrorcap.report.formats import DEFAULT_CHUNK_BYTES, CaptureReader, FileInfo, capture_bytes
 from mirrorcap.report.http import OTHER_REQUEST, HttpAnalyzer
+from mirrorcap.report.pipeline import decoded_batches
 from mirrorcap.report.readahead import spare_cpu
 from mirrorcap.report.summary import (
     CaptureSummary,
@@ -102,7 +103,7 @@ def analyze_captures(
 ) -> CaptureSummary:
     """One report for all files of a capture (e.g. tcpdump's rotated files), read in time order.
 
-    `read_ahead`: read and walk each file in a second process, chunks ahead of the analysis; by
+    `read_ahead`: read and decode each file in a second process, chunks ahead of the analysis; by
     default, for files of several chunks when a second CPU is free. The summary is the same either way.
 
     Raises UnreadableCapture, before any analysis, if a file is missing, empty or not a capture.
@@ -152,9 +153,9 @@ class CaptureAnalyzer:
         last_ns: int | None = None
         # A file of a chunk or two would not gain what starting the second process costs.
         read_ahead = self._read_ahead and capture_bytes(path) >= READ_AHEAD_MIN_CHUNKS * self._chunk_bytes
-        with CaptureReader(path, self._chunk_bytes, read_ahead=read_ahead) as reader:
-            for batch in reader.batches():
-                batch_first, batch_last = self._add_batch(batch)
+        with CaptureReader(path, self._chunk_bytes) as reader:
+            for decoded, version_tokens in decoded_batches(reader, read_ahead=read_ahead):
+                batch_first, batch_last = self._add_batch(decoded, version_tokens)
                 first_ns = _earliest(first_ns, batch_first)
                 last_ns = _latest(last_ns, batch_last)
             info = reader.info
@@ -164,24 +165,23 @@ class CaptureAnalyzer:
         wire_bytes = self._totals["wire_bytes"] - wire_bytes_before
         self._files.append(_file_summary(info, packets, wire_bytes, first_ns, last_ns))
 
-    def _add_batch(self, batch: RecordBatch) -> tuple[int, int]:
+    def _add_batch(self, decoded: Decoded, version_tokens: np.ndarray | None) -> tuple[int, int]:
         """Analyses one batch; returns the timestamps of its first and last packets."""
-        decoded = decode(batch)
-        first_ns, last_ns = self._count(batch, decoded)
+        first_ns, last_ns = self._count(decoded)
         tcp = self.flows.analyse_tcp(decoded, self.flows.assign(decoded))
-        self.http.add(decoded, tcp, batch.version_tokens)
+        self.http.add(decoded, tcp, version_tokens)
         self.dns.add(decoded)
         return first_ns, last_ns
 
-    def _count(self, batch: RecordBatch, decoded: Decoded) -> tuple[int, int]:
+    def _count(self, decoded: Decoded) -> tuple[int, int]:
         totals = self._totals
-        frame_len = decoded.frame_len
-        totals["packets"] += len(batch)
-        totals["wire_bytes"] += int(batch.origlen.sum())
-        totals["captured_bytes"] += int(batch.caplen.sum())
+        frame_len, wire_len, caplen = decoded.frame_len, decoded.wire_len, decoded.caplen
+        totals["packets"] += len(decoded)
+        totals["wire_bytes"] += int(wire_len.sum())
+        totals["captured_bytes"] += int(caplen.sum())
         totals["traffic_bytes"] += int(frame_len.sum())
         totals["vxlan_packets"] += int(np.count_nonzero(decoded.vxlan))
-        truncated = (batch.caplen < batch.origlen) | (frame_len > batch.origlen - decoded.frame_offset)
+        truncated = (caplen < wire_len) | (frame_len > wire_len - decoded.frame_offset)
         totals["truncated_packets"] += int(np.count_nonzero(truncated))
         totals["vlan_tagged_packets"] += int(np.count_nonzero(decoded.vlan_tagged))
         totals["ipv4_packets"] += int(np.count_nonzero(decoded.ip_version == 4))

@@ -13,15 +13,10 @@ import numpy as np
 RawBytes = bytearray | mmap.mmap
 
 
-def gather_bytes(raw: RawBytes, position: np.ndarray, width: int, out: np.ndarray | None = None) -> np.ndarray:
+def gather_bytes(raw: RawBytes, position: np.ndarray, width: int) -> np.ndarray:
     """The `width` bytes at each position, as a (positions, width) uint8 array copied in one gather of
-    overlapping records (into `out`, if given). The buffer needs `width` bytes of slack after the last
-    position."""
-    rows = record_view(raw, np.dtype((np.void, width)))[position].view(np.uint8).reshape(len(position), width)
-    if out is None:
-        return rows
-    out[...] = rows  # np.take(..., out=) takes a slow path for this dtype (hundreds of times slower)
-    return out
+    overlapping records. The buffer needs `width` bytes of slack after the last position."""
+    return record_view(raw, np.dtype((np.void, width)))[position].view(np.uint8).reshape(len(position), width)
 
 
 def big_endian(rows: np.ndarray, offset: int, size: int, dtype: type = np.int64) -> np.ndarray:

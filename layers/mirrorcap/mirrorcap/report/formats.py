@@ -6,9 +6,8 @@ classic pcap it is still done by numpy: candidate headers are found by a byte sc
 lengths is confirmed run by run, so Python only touches the few places where the chain and the candidates
 disagree (pcapng keeps a plain loop over its blocks). Every other per-packet field is then gathered with
 numpy. A file is read with `readinto` into one reused buffer, so memory is one chunk however large the
-file, and any binary stream works (a file in Lambda's /tmp, or a streamed S3 body). With a second CPU, a
-classic pcap can be read ahead instead: a second process fills three chunk-sized slots in turn (see
-`readahead`), and the batches are the same.
+file, and any binary stream works (a file in Lambda's /tmp, or a streamed S3 body); the read-ahead
+process (see `readahead`) reads into a few shared slots in turn instead, and gets the same batches.
 """
 
 from __future__ import annotations
@@ -18,16 +17,17 @@ import os
 import struct
 from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from mirrorcap.report.errors import UnreadableCapture
 from mirrorcap.report.fields import RawBytes, Scratch, gather_bytes, gather_uint
-from mirrorcap.report.readahead import ChildSlots, ReadAhead
-from mirrorcap.report.tokens import find_version_tokens
+
+if TYPE_CHECKING:
+    from mirrorcap.report.readahead import ChildSlots
 
 # Small enough that a batch's per-packet arrays stay in the CPU caches, large enough that numpy's
 # per-call overhead is spread over thousands of packets.
@@ -51,10 +51,6 @@ MIN_LOCKSTEP_SEGMENTS = 4
 # headers of the usual mirrored packet (outer Ethernet, IPv4, UDP and VXLAN; inner Ethernet, IPv4, TCP up
 # to its flags), which the decoder's fast path reads at fixed offsets.
 PACKET_HEAD_BYTES = 112
-HEAD_ROW_BYTES = 16 + PACKET_HEAD_BYTES  # a classic pcap record header, then the packet's first bytes
-# Reading ahead, a slot has a head row for every this many bytes of its chunk, which is room for the
-# records of any capture but one of tiny packets (the reader then gathers their rows itself).
-READ_AHEAD_ROWS_EVERY = 64
 PCAP_HEADER_BYTES = 24
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", "us"),
@@ -87,8 +83,6 @@ class RecordBatch:
     # (packets, PACKET_HEAD_BYTES) uint8: each packet's first bytes (past its captured length too), when
     # the reader gathered them with the record headers.
     head: np.ndarray | None = None
-    # Sorted positions of every "HTTP/1." in the batch's records, when the read-ahead process found them.
-    version_tokens: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.data_start)
@@ -104,7 +98,6 @@ class RecordBatch:
             linktype=self.linktype[rows],
             bad_record=self.bad_record[rows],
             head=None if self.head is None else self.head[rows],
-            version_tokens=self.version_tokens,
         )
 
 
@@ -139,14 +132,9 @@ class _Walk:
 class CaptureReader:
     """Opens one capture file, checks its format, and yields `RecordBatch`es of at most `chunk_bytes`."""
 
-    def __init__(
-        self, path: str | os.PathLike[str], chunk_bytes: int = DEFAULT_CHUNK_BYTES, *, read_ahead: bool = False
-    ) -> None:
+    def __init__(self, path: str | os.PathLike[str], chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
         self.path = Path(path)
         self._chunk_bytes = chunk_bytes
-        # A classic pcap's reading and record walk may run in a second process (see readahead).
-        self._read_ahead: ReadAhead | None = None
-        self._wants_read_ahead = read_ahead
         self._stream, head = _open_stream(self.path)
         try:
             self._walker = _walker_for(str(self.path), head)
@@ -158,8 +146,6 @@ class CaptureReader:
         self._pending = head
 
     def close(self) -> None:
-        if self._read_ahead is not None:
-            self._read_ahead.stop()
         self._stream.close()
 
     def __enter__(self) -> CaptureReader:
@@ -168,24 +154,21 @@ class CaptureReader:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def batches(self) -> Iterator[RecordBatch]:
-        walker = self._walker
-        if self._wants_read_ahead and isinstance(walker, _ClassicWalker):
-            yield from self._batches_read_ahead(walker)
-            return
-        chunks = _ChunkBuffer(self._stream, self._chunk_bytes, self._pending)
-        for records, _end in self._walked_chunks(chunks):
-            yield walker.batch(chunks.buffer, records)
+    @property
+    def largest_chunk(self) -> int:
+        """The most bytes a chunk can hold: `chunk_bytes`, or the largest record the reader accepts."""
+        return max(self._chunk_bytes, MAX_RECORD_BYTES + 16)
 
-    def _walked_chunks(self, chunks: _ChunkBuffer) -> Iterator[tuple[np.ndarray, int]]:
-        """(offsets of the records, the end of the last one) of each chunk, in `chunks.buffer` as it is
-        when they are given."""
+    def batches(self, slots: ChildSlots | None = None) -> Iterator[RecordBatch]:
+        """The file's records, a chunk at a time: read into one buffer or, in the read-ahead process, into
+        `slots` in turn (each of `largest_chunk` bytes and READ_SLACK), so the chunks are the same."""
+        chunks = _ChunkBuffer(self._stream, self._chunk_bytes, self._pending, slots)
         walker = self._walker
         while True:
             limit = chunks.fill()
             walk = walker.walk(chunks.buffer, limit)
             if len(walk.records):
-                yield walk.records, walk.end
+                yield walker.batch(chunks.buffer, walk.records)
             if walk.damaged:
                 self.info.record_damage("corrupt_record_header", walk.damaged)
                 return
@@ -200,45 +183,6 @@ class CaptureReader:
             chunks.consume(walk.end)
             if not len(walk.records) and not walk.section_break:
                 chunks.make_room(walk.next_size or 0)
-
-    def _batches_read_ahead(self, walker: _ClassicWalker) -> Iterator[RecordBatch]:
-        """`batches`, with the reading, the record walk and the gather of record headers done by a
-        second process, chunks ahead. The chunks are the same as without it (a slot has room for the
-        largest record the walker accepts, as the one buffer would grow to), so the batches are too."""
-        slot_bytes = max(self._chunk_bytes, MAX_RECORD_BYTES + 16)
-        read_ahead = self._read_ahead = ReadAhead(
-            data_bytes=slot_bytes + READ_SLACK,
-            max_records=slot_bytes // 16 + 1,
-            row_bytes=HEAD_ROW_BYTES,
-            max_rows=slot_bytes // READ_AHEAD_ROWS_EVERY,
-        )
-        known_damage = len(self.info.damage)
-
-        def read_and_walk(slots: ChildSlots) -> list[tuple[str, str]]:
-            chunks = _ChunkBuffer(self._stream, self._chunk_bytes, self._pending, slots)
-            scratch = Scratch()
-            for records, end in self._walked_chunks(chunks):
-                slot, count = slots.current, len(records)
-                slot.records[:count] = records
-                with_rows = count <= len(slot.rows)
-                if with_rows:
-                    gather_bytes(slot.data, slot.records[:count], HEAD_ROW_BYTES, out=slot.rows[:count])
-                tokens = find_version_tokens(slot.data, int(records[0]), end, scratch)
-                token_count = len(tokens) if len(tokens) <= len(slot.tokens) else None
-                if token_count is not None:
-                    slot.tokens[:token_count] = tokens
-                slots.publish(count, with_rows, token_count)
-            return self.info.damage[known_damage:]
-
-        read_ahead.start(read_and_walk)
-        try:
-            for slot, count, with_rows, tokens in read_ahead:
-                batch = walker.batch(slot.data, slot.records[:count], slot.rows[:count] if with_rows else None)
-                yield batch if tokens is None else replace(batch, version_tokens=slot.tokens[:tokens])
-        finally:
-            read_ahead.stop()
-            self._read_ahead = None
-        self.info.damage.extend(read_ahead.result)
 
 
 def capture_bytes(path: str | os.PathLike[str]) -> int:
@@ -503,10 +447,8 @@ class _ClassicWalker:
             offset += 16 + unpack(buf, offset + 8)[0]
         return records, offset
 
-    def batch(self, buffer: RawBytes, offsets: np.ndarray, rows: np.ndarray | None = None) -> RecordBatch:
-        """The batch of the records at `offsets`; `rows` are their first HEAD_ROW_BYTES, when gathered."""
-        if rows is None:
-            rows = gather_bytes(buffer, offsets, HEAD_ROW_BYTES)
+    def batch(self, buffer: RawBytes, offsets: np.ndarray) -> RecordBatch:
+        rows = gather_bytes(buffer, offsets, 16 + PACKET_HEAD_BYTES)
         headers = rows[:, :16].view(self._endian + "u4")
         seconds, fraction, caplen, origlen = (headers[:, column].astype(np.int64) for column in range(4))
         return RecordBatch(

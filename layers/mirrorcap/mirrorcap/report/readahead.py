@@ -1,13 +1,11 @@
 """Reading ahead in a second process: while the analysis works on one chunk, a forked child reads the
-next chunks of the file, walks their records, gathers each record's first bytes and finds the HTTP
-version tokens.
+next chunks of the file into shared slots and makes arrays of them in the slots' arenas (the report has
+it decode the packets there; see `pipeline`).
 
-That is about a third of the report's work, and the part that needs nothing but the file's bytes, so it
-overlaps with the rest when a second CPU is free. The child fills a few shared chunk-sized slots in turn
-(anonymous shared memory, so no copy crosses the process boundary) and sends only small messages over a
-socket pair: which slot holds the next records, and how many. The reader hands a slot back when its
-batch is done with, which is when the next batch is asked for; that is already the rule for a
-`RecordBatch`'s buffer.
+The child fills a few shared chunk-sized slots in turn (anonymous shared memory, so neither the chunk nor
+the arrays are copied across the process boundary) and sends only small messages over a socket pair:
+which slot is ready, and where its arrays lie. The parent hands a slot back when it asks for the next
+one; until then the slot's bytes and arrays are its to read.
 
 Only a fork is used (no /dev/shm, no semaphores), so this works in Lambda as in a shell. The child runs
 no code of the parent's once its producer returns: it leaves with `os._exit`.
@@ -47,17 +45,38 @@ def spare_cpu() -> bool:
     return cpus >= 2 and hasattr(os, "fork") and threading.active_count() == 1
 
 
-class Slot:
-    """One chunk of the file and what the child found in it, in memory both processes share: the
-    offsets of its records and, when they fit, a row of each record's first bytes and the positions
-    of the HTTP version tokens. Memory is only mapped in where it is written."""
+# How a published batch's arrays lie in its slot's arena: (name, dtype, offset, length) of each.
+Layout = list[tuple[str, str, int, int]]
 
-    def __init__(self, number: int, data_bytes: int, max_records: int, row_bytes: int, max_rows: int) -> None:
+
+class Slot:
+    """One chunk of the file, and an arena for the arrays the child makes of it, in memory both
+    processes share. Memory is only mapped in where it is written."""
+
+    def __init__(self, number: int, data_bytes: int, arena_bytes: int) -> None:
         self.number = number
         self.data = mmap.mmap(-1, data_bytes)  # MAP_SHARED | MAP_ANONYMOUS: survives the fork, shared
-        self.records = _shared(max_records, np.int64)
-        self.rows = _shared(max_rows * row_bytes, np.uint8).reshape(max_rows, row_bytes)
-        self.tokens = _shared(max_rows, np.int64)
+        self.array = np.frombuffer(self.data, dtype=np.uint8)
+        self._arena = np.frombuffer(mmap.mmap(-1, arena_bytes), dtype=np.uint8)
+
+    def pack(self, arrays: dict[str, np.ndarray]) -> Layout:
+        """Copies one-dimensional `arrays` into the arena, each 8-byte aligned; their layout."""
+        layout, offset = [], 0
+        for name, values in arrays.items():
+            size = values.nbytes
+            if offset + size > len(self._arena):
+                raise ValueError(f"a read-ahead slot's arena ({len(self._arena)} bytes) is too small")
+            self._arena[offset : offset + size] = values.view(np.uint8)
+            layout.append((name, values.dtype.str, offset, len(values)))
+            offset += -(-size // 8) * 8
+        return layout
+
+    def unpack(self, layout: Layout) -> dict[str, np.ndarray]:
+        """Views of the arrays `pack` laid out: valid until the slot is filled again."""
+        return {
+            name: np.frombuffer(self._arena, dtype=dtype, count=length, offset=offset)
+            for name, dtype, offset, length in layout
+        }
 
 
 class ChildSlots:
@@ -78,20 +97,19 @@ class ChildSlots:
                     return slot
             self._with_parent.discard(self._connection.recv())
 
-    def publish(self, count: int, with_rows: bool, tokens: int | None) -> None:
-        """Hands the current slot to the parent, its first `count` records written, and their rows if
-        `with_rows`, and `tokens` positions if not None; it is the parent's until handed back."""
+    def publish(self, arrays: dict[str, np.ndarray]) -> None:
+        """Packs `arrays` into the current slot and hands it to the parent, whose it is until handed back."""
+        layout = self.current.pack(arrays)
         self._with_parent.add(self.current.number)
-        self._connection.send(("records", self.current.number, count, with_rows, tokens))
+        self._connection.send(("arrays", self.current.number, layout))
 
 
 class ReadAhead:
-    """Runs `produce(slots)` in a forked child; iterating gives what it publishes, in order: (slot,
-    record count, with rows, token count or None). `produce` returns a picklable value, which is
-    `result` once the iteration ends."""
+    """Runs `produce(slots)` in a forked child; iterating gives what it publishes, in order, as (slot,
+    its arrays). `produce` returns a picklable value, which is `result` once the iteration ends."""
 
-    def __init__(self, data_bytes: int, max_records: int, row_bytes: int, max_rows: int) -> None:
-        self._slots = [Slot(number, data_bytes, max_records, row_bytes, max_rows) for number in range(SLOT_COUNT)]
+    def __init__(self, data_bytes: int, arena_bytes: int) -> None:
+        self._slots = [Slot(number, data_bytes, arena_bytes) for number in range(SLOT_COUNT)]
         self._connection: Connection | None = None
         self._pid: int | None = None
         self.result: Any = None
@@ -105,7 +123,7 @@ class ReadAhead:
         child_end.close()
         self._connection, self._pid = parent_end, pid
 
-    def __iter__(self) -> Iterator[tuple[Slot, int, bool, int | None]]:
+    def __iter__(self) -> Iterator[tuple[Slot, dict[str, np.ndarray]]]:
         connection = self._connection
         assert connection is not None, "start() first"
         while True:
@@ -114,9 +132,10 @@ class ReadAhead:
             except EOFError:
                 raise ReadAheadFailed(f"the read-ahead process ended early ({self._exit_status()})") from None
             kind, *rest = message
-            if kind == "records":
-                number, *published = rest
-                yield self._slots[number], *published
+            if kind == "arrays":
+                number, layout = rest
+                slot = self._slots[number]
+                yield slot, slot.unpack(layout)
                 try:
                     connection.send(number)  # the batch made from it is done with
                 except BrokenPipeError:
@@ -148,10 +167,6 @@ class ReadAhead:
         if os.WIFSIGNALED(status):
             return f"killed by signal {os.WTERMSIG(status)}"
         return f"exit status {os.waitstatus_to_exitcode(status)}"
-
-
-def _shared(count: int, dtype: type) -> np.ndarray:
-    return np.frombuffer(mmap.mmap(-1, max(count, 1) * np.dtype(dtype).itemsize), dtype=dtype)[:count]
 
 
 def _run_child(produce: Callable[[ChildSlots], Any], slots: ChildSlots, connection: Connection) -> None:

@@ -1,0 +1,65 @@
+"""The decoded batches of one capture file: decoded here, or, reading ahead, in a second process.
+
+Reading, the record walk, the header decode and the scan for HTTP version tokens need nothing but the
+file's bytes, and they are about 40% of the report's work. With a second CPU free, a forked child (see
+`readahead`) does them chunks ahead, and this process only analyses: flows, TCP, HTTP, DNS and the
+counts. The child packs each batch's `Decoded` arrays into its slot's arena; the batch's bytes are
+already in the slot, so HTTP and DNS read their payloads where the child read them. Either way the
+batches, and so the report, are the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import fields
+
+import numpy as np
+
+from mirrorcap.report.decode import Decoded, decode
+from mirrorcap.report.fields import Scratch
+from mirrorcap.report.formats import READ_SLACK, CaptureReader, FileInfo
+from mirrorcap.report.readahead import ChildSlots, ReadAhead
+from mirrorcap.report.tokens import find_version_tokens
+
+# Per-packet arrays of a batch: Decoded's, and how they lie in a slot (what is not an array is the chunk).
+DECODED_ARRAYS = [field.name for field in fields(Decoded) if field.name not in ("buf", "raw")]
+# Every array holds at most 8 bytes per packet; a record takes at least 16 bytes of its chunk.
+ARENA_BYTES_PER_RECORD = 8 * (len(DECODED_ARRAYS) + 1)
+VERSION_TOKENS = "version_tokens"
+
+
+def decoded_batches(reader: CaptureReader, *, read_ahead: bool) -> Iterator[tuple[Decoded, np.ndarray | None]]:
+    """(decoded batch, sorted positions of every "HTTP/1." in its records, or None if not looked for) for
+    each batch of the file. A decoded batch is valid until the next one is asked for."""
+    if not read_ahead:
+        for batch in reader.batches():
+            yield decode(batch), None
+        return
+    with contextlib.closing(_decoded_ahead(reader)) as batches:
+        yield from batches
+
+
+def _decoded_ahead(reader: CaptureReader) -> Iterator[tuple[Decoded, np.ndarray | None]]:
+    chunk_bytes = reader.largest_chunk
+    ahead = ReadAhead(data_bytes=chunk_bytes + READ_SLACK, arena_bytes=(chunk_bytes // 16 + 1) * ARENA_BYTES_PER_RECORD)
+
+    def read_and_decode(slots: ChildSlots) -> FileInfo:
+        scratch = Scratch()
+        for batch in reader.batches(slots):
+            decoded = decode(batch)
+            arrays = {name: getattr(decoded, name) for name in DECODED_ARRAYS}
+            records_end = int(batch.data_start[-1] + batch.caplen[-1])
+            arrays[VERSION_TOKENS] = find_version_tokens(batch.raw, int(batch.data_start[0]), records_end, scratch)
+            slots.publish(arrays)
+        return reader.info  # what the child learnt of the file (damage, link types), for the parent's reader
+
+    ahead.start(read_and_decode)
+    try:
+        for slot, arrays in ahead:
+            tokens = arrays.pop(VERSION_TOKENS)
+            yield Decoded(buf=slot.array, raw=slot.data, **arrays), tokens
+    finally:
+        ahead.stop()
+    for field in fields(FileInfo):
+        setattr(reader.info, field.name, getattr(ahead.result, field.name))
