@@ -7,6 +7,7 @@ import gzip
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,12 @@ def busy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_read_ahead_reports_exactly_what_one_process_reports(busy: Path, second_processes: list[int]) -> None:
+@pytest.mark.parametrize("token_scan", ["shared", "in-the-second-process", "in-the-first-process"])
+def test_read_ahead_reports_exactly_what_one_process_reports(
+    busy: Path, second_processes: list[int], monkeypatch: pytest.MonkeyPatch, token_scan: str
+) -> None:
+    if token_scan != "shared":  # the second process leaves the scan to the first whenever that one is idle
+        monkeypatch.setattr(readahead.ChildSlots, "parent_is_idle", lambda _self: token_scan == "in-the-first-process")
     alone = _report([busy], read_ahead=False)
     assert not second_processes
     ahead = _report([busy], read_ahead=True)
@@ -183,6 +189,26 @@ def test_a_second_process_that_dies_is_reported_not_waited_for() -> None:
     with pytest.raises(ReadAheadFailed, match="killed by signal 9"):
         list(ahead)
     ahead.stop()
+
+
+def test_the_second_process_sees_when_the_first_is_idle() -> None:
+    def produce(slots: readahead.ChildSlots) -> None:
+        slots.publish({"idle": np.array([slots.parent_is_idle()])})
+        busy_while_analysed = slots.parent_is_idle()
+        deadline = time.monotonic() + 10
+        while not slots.parent_is_idle() and time.monotonic() < deadline:  # handed back when the next is asked for
+            time.sleep(0.001)
+        slots.next_free()
+        slots.publish({"idle": np.array([busy_while_analysed, slots.parent_is_idle()])})
+
+    ahead = _read_ahead()
+    ahead.start(produce)
+    seen = []
+    for _slot, arrays in ahead:
+        seen.append(arrays["idle"].tolist())
+        time.sleep(0.2)  # analysing
+    ahead.stop()
+    assert seen == [[True], [False, True]]
 
 
 def test_slots_are_handed_back_and_what_the_second_process_returns_is_the_result() -> None:

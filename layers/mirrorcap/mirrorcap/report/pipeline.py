@@ -4,8 +4,10 @@ Reading, the record walk, the header decode and the scan for HTTP version tokens
 file's bytes, and they are about 40% of the report's work. With a second CPU free, a forked child (see
 `readahead`) does them chunks ahead, and this process only analyses: flows, TCP, HTTP, DNS and the
 counts. The child packs each batch's `Decoded` arrays into its slot's arena; the batch's bytes are
-already in the slot, so HTTP and DNS read their payloads where the child read them. Either way the
-batches, and so the report, are the same.
+already in the slot, so HTTP and DNS read their payloads where the child read them. The token scan is
+the one step either process can do: the child leaves it to the parent whenever the parent has handed
+back every slot (it would otherwise wait), which keeps both busy. Either way the batches, and so the
+report, are the same.
 """
 
 from __future__ import annotations
@@ -49,15 +51,17 @@ def _decoded_ahead(reader: CaptureReader) -> Iterator[tuple[Decoded, np.ndarray 
         for batch in reader.batches(slots):
             decoded = decode(batch)
             arrays = {name: getattr(decoded, name) for name in DECODED_ARRAYS}
-            records_end = int(batch.data_start[-1] + batch.caplen[-1])
-            arrays[VERSION_TOKENS] = find_version_tokens(batch.raw, int(batch.data_start[0]), records_end, scratch)
+            if not slots.parent_is_idle():
+                records_end = int(batch.data_start[-1] + batch.caplen[-1])
+                tokens = find_version_tokens(batch.raw, int(batch.data_start[0]), records_end, scratch)
+                arrays[VERSION_TOKENS] = tokens
             slots.publish(arrays)
         return reader.info  # what the child learnt of the file (damage, link types), for the parent's reader
 
     ahead.start(read_and_decode)
     try:
         for slot, arrays in ahead:
-            tokens = arrays.pop(VERSION_TOKENS)
+            tokens = arrays.pop(VERSION_TOKENS, None)
             yield Decoded(buf=slot.array, raw=slot.data, **arrays), tokens
     finally:
         ahead.stop()

@@ -97,6 +97,12 @@ class ChildSlots:
                     return slot
             self._with_parent.discard(self._connection.recv())
 
+    def parent_is_idle(self) -> bool:
+        """Whether the parent has handed back every slot it was given: it is waiting for the next."""
+        while self._with_parent and self._connection.poll():
+            self._with_parent.discard(self._connection.recv())
+        return not self._with_parent
+
     def publish(self, arrays: dict[str, np.ndarray]) -> None:
         """Packs `arrays` into the current slot and hands it to the parent, whose it is until handed back."""
         layout = self.current.pack(arrays)
