@@ -121,6 +121,24 @@ def test_read_ahead_agrees_on_every_kind_of_file(
         assert ahead["malformed"]["total"] == 1  # the damage the second process found reaches the report
 
 
+def test_the_densest_chunks_fit_their_slots(
+    tmp_path: Path, second_processes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks as large as a slot, of records as small as they come, then of records that are nothing but
+    HTTP version tokens: the most arrays, and the most token positions, a chunk can give."""
+    chunk_bytes = formats.MAX_RECORD_BYTES + 16
+    start = int(START * 1e9)
+    tiny = [Record(ts_ns=start + number, data=b"", origlen=60) for number in range(3 * chunk_bytes // 16)]
+    tokens = [Record(ts_ns=start + number, data=b"HTTP/1." * 1000, origlen=7000) for number in range(450)]
+    path = write_pcap(tmp_path / "dense.pcap", tiny + tokens)
+    monkeypatch.setattr(readahead.ChildSlots, "parent_is_idle", lambda _self: False)  # it scans every chunk
+    ahead = analyze_captures([path], chunk_bytes=chunk_bytes, read_ahead=True)
+    alone = analyze_captures([path], chunk_bytes=chunk_bytes, read_ahead=False)
+    assert second_processes
+    assert ahead.model_dump(exclude={"generated_at"}) == alone.model_dump(exclude={"generated_at"})
+    assert ahead.totals.packets == len(tiny) + len(tokens)
+
+
 def test_the_second_process_ends_with_the_file(busy: Path, second_processes: list[int]) -> None:
     with CaptureReader(busy, CHUNK_BYTES) as reader:
         batches = decoded_batches(reader, read_ahead=True)

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--one-process",
         action="store_true",
         help="do all the work in this process (by default, when a second CPU is free, a second process "
-        "reads and walks large files ahead of the analysis)",
+        "reads and decodes large files ahead of the analysis)",
     )
     parser.set_defaults(run=run)
 

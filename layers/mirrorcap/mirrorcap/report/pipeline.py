@@ -26,7 +26,8 @@ from mirrorcap.report.tokens import find_version_tokens
 
 # Per-packet arrays of a batch: Decoded's, and how they lie in a slot (what is not an array is the chunk).
 DECODED_ARRAYS = [field.name for field in fields(Decoded) if field.name not in ("buf", "raw")]
-# Every array holds at most 8 bytes per packet; a record takes at least 16 bytes of its chunk.
+# An arena of (arrays + 1) x 8 bytes per 16 bytes of chunk holds both the arrays (at most 8 bytes a packet,
+# and a record takes at least 16 bytes) and the token positions (8 bytes for at most one in 7 bytes).
 ARENA_BYTES_PER_RECORD = 8 * (len(DECODED_ARRAYS) + 1)
 VERSION_TOKENS = "version_tokens"
 
