@@ -508,7 +508,7 @@ def main() -> int:
                 tools["tshark"] = tshark_command(capture)
             runs: dict[str, list[Run]] = {tool: [] for tool in tools}
             wrong: dict[str, list[str]] = {tool: [] for tool in tools}
-            for _round in range(args.repeat):  # the tools take turns, so both see the same machine
+            for _round in range(args.repeat):  # the tools take turns, so all see the same machine
                 for tool, command in tools.items():
                     read_through(capture)
                     run = run_measured(tool, command, workdir)

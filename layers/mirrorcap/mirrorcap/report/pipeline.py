@@ -12,7 +12,6 @@ report, are the same.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from dataclasses import fields
 
@@ -39,8 +38,7 @@ def decoded_batches(reader: CaptureReader, *, read_ahead: bool) -> Iterator[tupl
         for batch in reader.batches():
             yield decode(batch), None
         return
-    with contextlib.closing(_decoded_ahead(reader)) as batches:
-        yield from batches
+    yield from _decoded_ahead(reader)  # closing this generator closes that one, which stops the child
 
 
 def _decoded_ahead(reader: CaptureReader) -> Iterator[tuple[Decoded, np.ndarray | None]]:

@@ -95,13 +95,17 @@ class ChildSlots:
                 if slot is not self.current and slot.number not in self._with_parent:
                     self.current = slot
                     return slot
-            self._with_parent.discard(self._connection.recv())
+            self._take_back()
 
     def parent_is_idle(self) -> bool:
         """Whether the parent has handed back every slot it was given: it is waiting for the next."""
         while self._with_parent and self._connection.poll():
-            self._with_parent.discard(self._connection.recv())
+            self._take_back()
         return not self._with_parent
+
+    def _take_back(self) -> None:
+        """Waits for the parent to hand back a slot."""
+        self._with_parent.discard(self._connection.recv())
 
     def publish(self, arrays: dict[str, np.ndarray]) -> None:
         """Packs `arrays` into the current slot and hands it to the parent, whose it is until handed back."""

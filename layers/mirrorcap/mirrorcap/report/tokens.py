@@ -10,8 +10,11 @@ import numpy as np
 
 from mirrorcap.report.fields import RawBytes, Scratch, sparse_flatnonzero
 
-VERSION_TOKEN = re.compile(rb"HTTP/1\.")
+# Where "HTTP/1." starts in a range of the buffer. At an even position the token holds "TP" in the
+# 2-byte-aligned pair two bytes in, at an odd one "P/" three bytes in: numpy compares every aligned pair
+# with those two, and only the few pairs that match are checked byte by byte.
 _TOKEN = b"HTTP/1."
+VERSION_TOKEN = re.compile(re.escape(_TOKEN))
 _TOKEN_BYTES = np.frombuffer(_TOKEN, dtype=np.uint8)
 _EVEN_PAIR, _ODD_PAIR = int.from_bytes(b"TP", "little"), int.from_bytes(b"P/", "little")
 # Below this many bytes the regular expression is cheaper than numpy's set-up.
