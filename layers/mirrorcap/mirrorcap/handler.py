@@ -5,7 +5,7 @@ output as JSON. Each `functions/<step>/app.py` is one call to `workflow_step`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -42,5 +42,7 @@ def workflow_step(model: type[In], step: Callable[[In, Settings], BaseModel]) ->
         logger.info("step done")
         return result.model_dump(mode="json", exclude_none=True)
 
-    lambda_handler.input_model = model  # type: ignore[attr-defined]  # for tests and event samples
+    # For tests, event samples and the ASL structural check (which fields a Choice may read).
+    lambda_handler.input_model = model  # type: ignore[attr-defined]
+    lambda_handler.output_model = get_type_hints(step)["return"]  # type: ignore[attr-defined]
     return lambda_handler
