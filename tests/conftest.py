@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from samples import TEST_SPEEDUP
+
+from tests.support import TEST_SPEEDUP
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """LaunchCollector: start the locked-down collector instance in the source's subnet."""
 
 from mirrorcap.handler import workflow_step
-from mirrorcap.models import LaunchCollectorInput
-from mirrorcap.workflow.collector import launch_collector
+from mirrorcap.steps.launch_collector import launch_collector
 
-lambda_handler = workflow_step(LaunchCollectorInput, launch_collector)
+lambda_handler = workflow_step(launch_collector)

@@ -1,7 +1,6 @@
 """StartCapture: send the capture script to the collector through SSM Run Command."""
 
 from mirrorcap.handler import workflow_step
-from mirrorcap.models import StartCaptureInput
-from mirrorcap.workflow.capture import start_capture
+from mirrorcap.steps.start_capture import start_capture
 
-lambda_handler = workflow_step(StartCaptureInput, start_capture)
+lambda_handler = workflow_step(start_capture)

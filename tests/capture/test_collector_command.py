@@ -25,10 +25,16 @@ from mirrorcap.collector.command import (
     render_run_command,
     render_stop_command,
 )
-from mirrorcap.collector.grant import COLLECTOR_FIELDS, UploadGrant, grant_lines, post_conditions
+from mirrorcap.collector.grant import (
+    COLLECTOR_FIELDS,
+    UploadGrant,
+    grant_from_post,
+    grant_lines,
+    post_conditions,
+    post_request,
+)
 from mirrorcap.collector.manifest import CaptureExit
 from mirrorcap.runtime import AwsClients
-from mirrorcap.workflow.upload_grant import presigned_grant
 from mirrorcap_tools.emulation.ssm_agent import MAX_DOCUMENT_BYTES, RUN_SHELL_SCRIPT_BYTES
 from pydantic import ValidationError
 
@@ -44,13 +50,10 @@ def _grant() -> UploadGrant:
         "SessionToken": "IQoJb3JpZ2luX2VjEXAMPLE/+token==",
     }
     s3 = AwsClients(boto3.session.Session(region_name="eu-central-1")).client_as("s3", credentials)
-    return presigned_grant(
-        s3,
-        "mirrorcap-captures-123456789012",
-        f"captures/{CAPTURE_ID}/",
-        102_000_000,
-        datetime(2026, 11, 24, tzinfo=UTC),
+    post = s3.generate_presigned_post(
+        Bucket="mirrorcap-captures-123456789012", **post_request(f"captures/{CAPTURE_ID}/", 102_000_000)
     )
+    return grant_from_post(post, datetime(2026, 11, 24, tzinfo=UTC))
 
 
 GRANT = _grant()

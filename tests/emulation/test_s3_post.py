@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from mirrorcap import runtime
-from mirrorcap.collector.grant import GRANT_SECONDS
+from mirrorcap.collector.grant import GRANT_SECONDS, mint_upload_grant
 from mirrorcap.runtime import AwsClients
-from mirrorcap.workflow.upload_grant import mint_upload_grant
 from mirrorcap_tools.emulation.errors import AwsError
 from mirrorcap_tools.emulation.s3_post import check_post
 from moto import mock_aws

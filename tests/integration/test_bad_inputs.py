@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from mirrorcap_tools.offline.runner import run_input
-from samples import event_text
+
+from tests.support import event_text
 
 EXPECTED = {
     "manual-no-instance.json": ("InvalidCaptureRequest", "instance_id: Field required"),
@@ -34,7 +35,7 @@ def test_bad_input_fails_before_anything_exists(offline, name: str) -> None:
 
 
 def test_every_invalid_sample_has_an_expectation() -> None:
-    from samples import EVENTS
+    from tests.support import EVENTS
 
     assert sorted(p.name for p in (EVENTS / "invalid").glob("*.json")) == sorted(EXPECTED)
 

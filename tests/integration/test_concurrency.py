@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 from mirrorcap_tools.offline.runner import run_input
 from mirrorcap_tools.offline.world import SOURCE_INSTANCES
-from samples import event_text
+
+from tests.support import event_text
 
 
 def _outcomes(record) -> Counter:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from mirrorcap_tools.offline.faults import Fault, FaultPlan
 from mirrorcap_tools.offline.runner import run_input
-from samples import event_text
+
+from tests.support import event_text
 
 
 def _assert_torn_down(record, error: str) -> None:

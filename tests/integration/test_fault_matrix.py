@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from mirrorcap_tools.offline.faults import Fault, FaultPlan
 from mirrorcap_tools.offline.runner import run_input
-from samples import event_text
+
+from tests.support import event_text
 
 # Step -> (function, an AWS call it makes and an error AWS can answer with)
 STEPS = {

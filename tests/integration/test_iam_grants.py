@@ -11,8 +11,9 @@ import fnmatch
 from mirrorcap_tools.offline.faults import Fault, FaultPlan
 from mirrorcap_tools.offline.runner import instrument_functions, run_input
 from mirrorcap_tools.template import load_template, resources_of_type
-from samples import event_text
 from test_sweeper import _start_and_wait_for
+
+from tests.support import event_text
 
 # API operation -> IAM action, where the two differ.
 IAM_ACTION_FOR = {"s3:ListObjectsV2": "s3:ListBucket", "s3:HeadObject": "s3:GetObject"}

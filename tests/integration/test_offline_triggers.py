@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from mirrorcap_tools.offline.runner import run_input
-from samples import EVENTS, LONG_CAPTURE_SPEEDUP, TEST_SPEEDUP, event_text
+
+from tests.support import EVENTS, LONG_CAPTURE_SPEEDUP, TEST_SPEEDUP, event_text
 
 TRIGGERS = sorted(p.name for p in (EVENTS / "triggers").glob("*.json"))
 SPEEDUP = {"manual-long.json": LONG_CAPTURE_SPEEDUP}
@@ -92,5 +93,5 @@ def test_a_failed_report_does_not_fail_the_capture(offline) -> None:
 
     assert record.status == "SUCCEEDED"
     report = record.executions[0].output["report"]
-    assert report["Error"] == "ClientError" and "InternalError" in report["Cause"]
+    assert report["Error"] == "AwsRequestFailed" and "put_object: InternalError" in report["Cause"]
     assert record.resources_left == 0 and record.notifications == []

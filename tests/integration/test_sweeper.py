@@ -4,12 +4,12 @@ and never touches what mirrorcap did not create or what a running capture still 
 from __future__ import annotations
 
 import json
-import time
 
 from mirrorcap.naming import resource_tags, tag_specifications
 from mirrorcap.tagged import managed_resources
 from mirrorcap_tools.offline.world import LOCK_TABLE
-from samples import event_text
+
+from tests.support import event_text, start_and_wait_for
 
 
 def _sweep(world) -> dict:
@@ -17,20 +17,6 @@ def _sweep(world) -> dict:
     payload = json.loads(response["Payload"].read())
     assert "FunctionError" not in response, payload
     return payload
-
-
-def _start_and_wait_for(world, document: str, state: str) -> str:
-    sfn = world.client("stepfunctions")
-    arn = sfn.start_execution(stateMachineArn=world.state_machine_arn, input=document, name="long-capture")[
-        "executionArn"
-    ]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        events = sfn.get_execution_history(executionArn=arn)["events"]
-        if any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in events):
-            return arn
-        time.sleep(0.01)
-    raise AssertionError(f"{state} never entered")
 
 
 def _locks(world) -> list[dict]:
@@ -43,7 +29,7 @@ def _everything_gone(world) -> bool:
 
 def test_stopped_mid_capture_is_swept_clean(offline) -> None:
     document = json.dumps({"instance_id": "i-0123456789abcdef0", "duration_seconds": 3600})
-    arn = _start_and_wait_for(offline, document, "WaitCaptureWindow")
+    arn = start_and_wait_for(offline, document, "WaitCaptureWindow")
     offline.client("stepfunctions").stop_execution(executionArn=arn, cause="operator stopped it")
     left = managed_resources()
     assert left.instances and left.sessions and _locks(offline), "a stopped run leaves everything behind"
@@ -80,7 +66,7 @@ def test_sweep_never_touches_untagged_or_running_captures(offline) -> None:
     vpc_id = ec2.describe_vpcs()["Vpcs"][-1]["VpcId"]
     foreign = ec2.create_security_group(GroupName="someone-elses", Description="not mirrorcap", VpcId=vpc_id)["GroupId"]
     foreign_filter = ec2.create_traffic_mirror_filter(Description="security team's own")["TrafficMirrorFilter"]
-    arn = _start_and_wait_for(offline, json.dumps({"instance_id": "i-0123456789abcdef0", "duration_seconds": 3600}),
+    arn = start_and_wait_for(offline, json.dumps({"instance_id": "i-0123456789abcdef0", "duration_seconds": 3600}),
                               "WaitCaptureWindow")  # fmt: skip
 
     report = _sweep(offline)
@@ -95,7 +81,7 @@ def test_sweep_never_touches_untagged_or_running_captures(offline) -> None:
 
 
 def test_dry_run_reports_without_deleting(offline) -> None:
-    arn = _start_and_wait_for(offline, event_text("triggers/manual.json").replace("120", "3600"), "WaitCaptureWindow")
+    arn = start_and_wait_for(offline, event_text("triggers/manual.json").replace("120", "3600"), "WaitCaptureWindow")
     offline.client("stepfunctions").stop_execution(executionArn=arn)
 
     response = offline.client("lambda").invoke(FunctionName="SweepOrphansFunction", Payload=b'{"dry_run": true}')
@@ -106,7 +92,7 @@ def test_dry_run_reports_without_deleting(offline) -> None:
 
 
 def test_a_redriven_teardown_finishes_what_a_partial_one_left(offline) -> None:
-    arn = _start_and_wait_for(offline, json.dumps({"instance_id": "i-0123456789abcdef0", "duration_seconds": 3600}),
+    arn = start_and_wait_for(offline, json.dumps({"instance_id": "i-0123456789abcdef0", "duration_seconds": 3600}),
                               "WaitCaptureWindow")  # fmt: skip
     sfn = offline.client("stepfunctions")
     history = sfn.get_execution_history(executionArn=arn)["events"]
@@ -140,7 +126,7 @@ def test_a_redriven_teardown_finishes_what_a_partial_one_left(offline) -> None:
 
 def test_a_collector_that_outlived_its_longest_run_is_swept(offline) -> None:
     """A run stuck past its maximum (say, an execution timeout Catch could not see) is not trusted."""
-    arn = _start_and_wait_for(offline, json.dumps({"instance_id": "i-0123456789abcdef0", "duration_seconds": 3600}),
+    arn = start_and_wait_for(offline, json.dumps({"instance_id": "i-0123456789abcdef0", "duration_seconds": 3600}),
                               "WaitCaptureWindow")  # fmt: skip
     (collector,) = managed_resources().instances
     offline.client("ec2").create_tags(

@@ -10,9 +10,10 @@ from collections import Counter
 import pytest
 from mirrorcap.models import CaptureCommand
 from mirrorcap.runtime import now
-from mirrorcap.workflow import capture as capture_step
+from mirrorcap.steps import start_capture
 from mirrorcap_tools.offline.runner import run_input
-from samples import LONG_CAPTURE_SPEEDUP, event_text
+
+from tests.support import LONG_CAPTURE_SPEEDUP, event_text
 
 
 @pytest.mark.parametrize("offline", [{"speedup": LONG_CAPTURE_SPEEDUP}], indirect=True)
@@ -41,7 +42,7 @@ def test_without_renewal_s3_refuses_the_last_uploads_and_the_capture_fails_clean
         wait = math.ceil((command.window_ends_at - now()).total_seconds())
         return command.model_copy(update={"wait_seconds": max(0, wait), "renew_grant": False})
 
-    monkeypatch.setattr(capture_step, "_plan", never_renew)
+    monkeypatch.setattr(start_capture, "plan_next_wait", never_renew)
 
     record = run_input(offline, event_text("triggers/manual-long.json"))
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from mirrorcap.report import analyze_captures, render_html
-from report_crafting import known_records, write_pcap
+
+from tests.support.pcap_crafting import known_records, write_pcap
 
 pytestmark = pytest.mark.browser
 

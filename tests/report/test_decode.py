@@ -11,14 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mirrorcap.report import analyze_captures
-from mirrorcap.report.decode import Decoded, _decode_general, decode
+from mirrorcap.report.decode import Decoded, decode, decode_general
 from mirrorcap.report.formats import CaptureReader
-from report_crafting import START, record, vxlan, write_pcap
 from scapy.layers.inet import IP, TCP, UDP, fragment
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
+
+from tests.support.pcap_crafting import START, record, vxlan, write_pcap
 
 INNER = Ether() / IP(src="192.168.1.10", dst="192.168.1.20") / TCP(sport=40000, dport=80, flags="S")
 
@@ -129,7 +130,7 @@ def _decode_both(tmp_path: Path, packets: list[bytes]) -> tuple[Decoded, Decoded
     path = write_pcap(tmp_path / "v.pcap", [record(bytes(p), START) for p in packets])
     with CaptureReader(path) as reader:
         batch = next(reader.batches())
-        return decode(batch), _decode_general(batch)
+        return decode(batch), decode_general(batch)
 
 
 def _assert_same(fast: Decoded, general: Decoded) -> None:

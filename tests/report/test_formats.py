@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mirrorcap.report import UnreadableCapture, analyze_captures, decapsulate, render_html
-from report_crafting import START, TcpConversation, known_records, record, vxlan, write_pcap, write_pcapng
 from scapy.utils import wrpcapng
+
+from tests.support.pcap_crafting import START, TcpConversation, known_records, record, vxlan, write_pcap, write_pcapng
 
 RECORDS = known_records()  # the capture most tests read: contents listed in known_records
 
@@ -145,7 +146,7 @@ def test_corrupt_record_header_stops_that_file_only(tmp_path: Path) -> None:
     damaged = bytearray(write_pcap(tmp_path / "a.pcap", RECORDS[:5]).read_bytes())
     damaged += b"\x00" * 8 + b"\xff\xff\xff\x7f" * 2  # a record header claiming 2 GB
     (tmp_path / "a.pcap").write_bytes(bytes(damaged))
-    later = [record(vxlan(TcpConversation()._frame(True, "S", b"", 1, 0)), START + 10)]
+    later = [record(vxlan(TcpConversation().frame(True, "S", b"", 1, 0)), START + 10)]
     summary = analyze_captures([tmp_path / "a.pcap", write_pcap(tmp_path / "b.pcap", later)])
     assert summary.totals.packets == 6
     assert summary.malformed.by_reason == {"corrupt_record_header": 1}

@@ -8,9 +8,9 @@ from collections import Counter
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mirrorcap.report.analyze import _sums_per_second
+from mirrorcap.report.analyze import sums_per_second
 from mirrorcap.report.fields import group_rows, hash_rows, sparse_flatnonzero
-from mirrorcap.report.flows import _stable_order
+from mirrorcap.report.flows import stable_order
 
 SECOND = 1_000_000_000
 
@@ -27,7 +27,7 @@ def test_sparse_flatnonzero_matches_flatnonzero(size: int, density: float, seed:
 def test_stable_order_is_a_stable_argsort(limit: int, seed: int) -> None:
     """Also above 16 bits, where the values are sorted by radix in two passes."""
     values = np.random.default_rng(seed).integers(0, limit, size=500)
-    assert _stable_order(values, limit).tolist() == np.argsort(values, kind="stable").tolist()
+    assert stable_order(values, limit).tolist() == np.argsort(values, kind="stable").tolist()
 
 
 @settings(max_examples=60, deadline=None)
@@ -74,4 +74,4 @@ def test_sums_per_second_match_dividing_every_timestamp(
     if shuffled:
         rng.shuffle(ts_ns)
     weights = rng.integers(0, 1500, size=len(ts_ns))
-    assert _sums_per_second(ts_ns, weights) == _reference_per_second(ts_ns, weights)
+    assert sums_per_second(ts_ns, weights) == _reference_per_second(ts_ns, weights)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from mirrorcap.report import CaptureSummary, analyze_captures, decapsulate, notification_message, render_html
 from mirrorcap_tools.cli import main
-from report_crafting import START, TcpConversation, known_records, record, vxlan, write_pcap
 from scapy.layers.l2 import ARP, Ether
 from scapy.utils import rdpcap
+
+from tests.support.pcap_crafting import START, TcpConversation, known_records, record, vxlan, write_pcap
 
 RECORDS = known_records()  # the capture most tests read: contents listed in known_records
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 from mirrorcap.report import analyze_captures
-from report_crafting import START, TcpConversation, dns_query, encapsulate, http_exchange, write_pcap
+
+from tests.support.pcap_crafting import START, TcpConversation, dns_query, encapsulate, http_exchange, write_pcap
 
 
 def _analyze(tmp_path: Path, frames, chunk_bytes: int | None = None):
@@ -45,7 +46,7 @@ def test_retransmissions_and_sequence_wraparound(tmp_path: Path) -> None:
         conversation.send(START + 0.01 + number * 0.001, True, "PA", b"y" * 100)
     _resend(conversation, 4, START + 0.5)  # the second data segment again
     conversation.send(START + 0.6, True, "A")  # a keep-alive probe is not a retransmission ...
-    conversation.sent[-1] = (START + 0.6, conversation._frame(True, "A", b"", (conversation.client_seq - 1) % 2**32, 0))
+    conversation.sent[-1] = (START + 0.6, conversation.frame(True, "A", b"", (conversation.client_seq - 1) % 2**32, 0))
     summary = _analyze(tmp_path, conversation.sent, chunk_bytes=300)
     assert summary.tcp.retransmissions == 1
 
@@ -66,7 +67,7 @@ def test_http_status_line_mid_segment_is_not_counted_twice_on_retransmission(tmp
     third = b"HTTP/1.1 404 Nope\r\nContent-Length: 0\r\n\r\n"
     resend_seq = conversation.server_seq - len(second)
     conversation.send(START + 0.410, False, "PA", third)
-    overlapping = conversation._frame(False, "PA", second + third, resend_seq, conversation.client_seq)
+    overlapping = conversation.frame(False, "PA", second + third, resend_seq, conversation.client_seq)
     conversation.sent.append((START + 0.700, overlapping))
     for chunk_bytes in (None, 200):
         summary = _analyze(tmp_path, conversation.sent, chunk_bytes=chunk_bytes)

@@ -16,7 +16,8 @@ from mirrorcap.report import analyze, analyze_captures, formats, readahead
 from mirrorcap.report.formats import CaptureReader
 from mirrorcap.report.pipeline import decoded_batches
 from mirrorcap.report.readahead import ReadAhead, ReadAheadFailed, Slot, spare_cpu
-from report_crafting import (
+
+from tests.support.pcap_crafting import (
     START,
     Record,
     TcpConversation,

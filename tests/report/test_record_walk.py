@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mirrorcap.report import analyze_captures, formats, http, tokens
 from mirrorcap.report.formats import READ_SLACK, CaptureReader, _ClassicWalker
-from report_crafting import START, TcpConversation, encapsulate, http_exchange, known_records, write_pcap
+
+from tests.support.pcap_crafting import START, TcpConversation, encapsulate, http_exchange, known_records, write_pcap
 
 SECONDS = int(START)
 
@@ -135,7 +136,7 @@ def test_lockstep_walk_joins_up_or_gives_way(endian: str, false_start: bool) -> 
     walker = _ClassicWalker("t.pcap", _file_header(endian))
     walker._started = True
     buf = body + bytearray(READ_SLACK)
-    lockstep = walker._lockstep_walk(buf, 0, len(body) - 16)
+    lockstep = walker.lockstep_walk(buf, 0, len(body) - 16)
     assert (lockstep is None) == false_start
     vector, sequential = _both_walks(endian, bytes(body), len(body))
     assert vector == sequential
@@ -232,7 +233,7 @@ def test_http_pairing_by_numpy_matches_the_queue(messages: list[tuple[bool, int]
             times = np.arange(len(batch), dtype=np.int64) * 10 + number * 1000
             values = np.arange(len(batch), dtype=np.int64) + 100 * number
             if number == 0:
-                analyzer._pair_in_order(status.tolist(), flows.tolist(), times.tolist(), values.tolist())
+                analyzer.pair_in_order(status.tolist(), flows.tolist(), times.tolist(), values.tolist())
                 continue
             matched_ts, matched_id = pair(analyzer, status, flows, times, values)
             results.append((matched_ts.tolist(), matched_id.tolist()))
@@ -243,7 +244,7 @@ def test_http_pairing_by_numpy_matches_the_queue(messages: list[tuple[bool, int]
         return results, pending
 
     def by_queue(analyzer, status, flows, times, values):
-        return analyzer._pair_in_order(status.tolist(), flows.tolist(), times.tolist(), values.tolist())
+        return analyzer.pair_in_order(status.tolist(), flows.tolist(), times.tolist(), values.tolist())
 
     assert run(http.HttpAnalyzer._pair) == run(by_queue)
 

@@ -6,8 +6,9 @@ import copy
 
 import pytest
 from mirrorcap.errors import CompositeAlarmNotSupported, InvalidCaptureRequest
-from mirrorcap.workflow.resolve import alarm_instance_ids
-from samples import event
+from mirrorcap.steps.resolve_request import alarm_instance_ids
+
+from tests.support import event
 
 ALARM = event("triggers/alarm.json")["detail"]
 METRIC_MATH = event("triggers/alarm-metric-math.json")["detail"]

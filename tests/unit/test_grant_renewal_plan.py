@@ -1,4 +1,4 @@
-"""When the workflow renews a collector's upload grant (mirrorcap.workflow.capture._plan): the collector
+"""When the workflow renews a collector's upload grant (mirrorcap.steps.start_capture.plan_next_wait): the collector
 must hold a valid grant from the capture's start until the script's last upload, whatever the duration,
 and the WaitCaptureWindow / RenewUploadGrant loop must end."""
 
@@ -11,7 +11,7 @@ from mirrorcap import runtime
 from mirrorcap.collector.command import CaptureScriptSpec, execution_timeout_seconds
 from mirrorcap.collector.grant import GRANT_SECONDS, RENEW_AHEAD_SECONDS
 from mirrorcap.models import CaptureCommand
-from mirrorcap.workflow.capture import _plan
+from mirrorcap.steps.start_capture import plan_next_wait
 
 START = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
 
@@ -42,7 +42,7 @@ def script_spec(duration: int, **options) -> CaptureScriptSpec:
 def run_window(clock: Clock, duration: int, **options) -> tuple[list[datetime], CaptureCommand]:
     """Follow the state machine: plan, wait, renew while asked; return the renewal times and the last plan."""
     spec = script_spec(duration, **options)
-    command = _plan(
+    command = plan_next_wait(
         CaptureCommand(
             command_id="c",
             started_at=START,
@@ -62,7 +62,7 @@ def run_window(clock: Clock, duration: int, **options) -> tuple[list[datetime], 
         assert clock.now <= command.grant_expires_at - timedelta(seconds=RENEW_AHEAD_SECONDS)
         renewals.append(clock.now)
         assert len(renewals) < 100, "the renewal loop does not end"
-        command = _plan(command.model_copy(update={"grant_expires_at": clock.now + timedelta(seconds=GRANT_SECONDS)}))
+        command = plan_next_wait(command.model_copy(update={"grant_expires_at": clock.now + timedelta(seconds=GRANT_SECONDS)}))
 
 
 @pytest.mark.parametrize("duration", [10, 300, 1800, 2600])

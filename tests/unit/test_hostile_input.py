@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mirrorcap.errors import InvalidCaptureRequest
-from mirrorcap.models import Resolution, ResolveRequestInput
+from mirrorcap.models import ResolveRequestInput, ResolveRequestOutput
 from mirrorcap.settings import load_settings
+from mirrorcap.steps.resolve_request import resolve_request
 from mirrorcap.tagged import managed_resources
-from mirrorcap.workflow.resolve import resolve_request
 
 NASTY = [
     "", " ", "\n", "\x00", "i-0123456789abcdef0\n; rm -rf /", "$(reboot)", "`id`", "'; DROP TABLE x; --", "../../etc/passwd",
@@ -98,7 +98,7 @@ def test_any_document_is_resolved_or_rejected_by_name(world, document) -> None:
         assert str(rejected) and len(str(rejected)) < 20_000
         return
     TRIED["accepted"] += 1
-    assert isinstance(result, Resolution)
+    assert isinstance(result, ResolveRequestOutput)
     capture = result.capture
     if capture is not None:
         # What reaches S3 keys and the collector's shell later is only ever these shapes.

@@ -8,7 +8,8 @@ import pytest
 from mirrorcap.settings import Settings
 from mirrorcap_tools.offline.world import load_handler
 from mirrorcap_tools.template import PROJECT_ROOT, load_template, resources_of_type
-from samples import EVENTS
+
+from tests.support import EVENTS
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]

@@ -36,8 +36,7 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
-from mirrorcap.collector.grant import UploadGrant
-from mirrorcap.workflow.upload_grant import presigned_grant
+from mirrorcap.collector.grant import UploadGrant, grant_from_post, post_request
 
 SOURCE_IP, SERVER_IP = "10.77.1.1", "10.77.1.2"
 MIRROR_SOURCE_IP, COLLECTOR_IP = "10.77.2.1", "10.77.2.2"
@@ -272,7 +271,9 @@ def lab_grant(bucket: str, key_prefix: str, max_object_bytes: int) -> UploadGran
         aws_secret_access_key=LAB_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
         config=Config(signature_version="s3v4"),
     )
-    return presigned_grant(s3, bucket, key_prefix, max_object_bytes, datetime.now(UTC))
+    return grant_from_post(
+        s3.generate_presigned_post(Bucket=bucket, **post_request(key_prefix, max_object_bytes)), datetime.now(UTC)
+    )
 
 
 @contextmanager

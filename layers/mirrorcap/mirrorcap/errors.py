@@ -49,11 +49,40 @@ class SourceAlreadyCapturing(MirrorcapError):
 
 
 class AwsThrottled(MirrorcapError):
-    """AWS answered RequestLimitExceeded/Throttling; retrying later is the cure."""
+    """AWS answered RequestLimitExceeded/Throttling after the SDK's own retries; retrying later is the cure.
+
+    Not an AwsRequestFailed on purpose: a step that handles some refusals never swallows throttling.
+    """
 
 
 class CaptureStillRunning(MirrorcapError):
     """The capture command has not finished yet (the collector is still uploading)."""
+
+
+# --- What the AWS adapters raise (mirrorcap.aws translates every ClientError into one of these) ---------
+
+
+class AwsRequestFailed(MirrorcapError):
+    """AWS refused or failed a call. Steps decide what a code means for them; the rest fails the step
+    (and, after the first resource exists, the state machine's Catch tears down)."""
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        super().__init__(f"{operation}: {code}: {message}")
+        self.operation = operation
+        self.code = code
+        self.aws_message = message
+
+    def __reduce__(self) -> tuple:  # keep the three fields when pickled (copied across processes)
+        return (type(self), (self.operation, self.code, self.aws_message))
+
+    @property
+    def not_found(self) -> bool:
+        """AWS says the resource does not exist. EC2's error-code page spells the mirroring ones
+        `InvalidTrafficMirrorFilterNotFound` and even `InvalidTrafficMirrorTargetNoFound`, while SDKs use
+        `InvalidTrafficMirrorFilterId.NotFound`: every spelling counts (docs/aws-facts.md#traffic-mirroring-errors)."""
+        return self.code in ("404", "NoSuchKey") or self.code.endswith(
+            ("NotFound", "NotFoundException", "NoFound", "DoesNotExist")
+        )
 
 
 # --- Failures after resources exist: caught into teardown ---------------------------------------------

@@ -1,5 +1,8 @@
-"""The shape every workflow Lambda shares: parse the input model, call one domain function, return its
-output as JSON. Each `functions/<step>/app.py` is one call to `workflow_step`.
+"""The shape every workflow Lambda shares: parse the step's input model, call the step, return its output
+model as JSON. Each `functions/<step>/app.py` is one line: `lambda_handler = workflow_step(<step>)`.
+
+The models come from the step's own annotations (`def lock_source(data: LockSourceInput, settings) ->
+LockSourceOutput`), so a step cannot be wired to the wrong model.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from mirrorcap.observability import logger, metrics, tracer
 from mirrorcap.settings import Settings, load_settings
 
 In = TypeVar("In", bound=BaseModel)
+Out = TypeVar("Out", bound=BaseModel)
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -24,25 +28,31 @@ def _capture_id_of(value: BaseModel) -> str | None:
     return getattr(capture, "capture_id", None)
 
 
-def _camel(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
+def step_name(step: Callable[..., Any]) -> str:
+    """`lock_source` -> `LockSource`: the state's name, the metric's prefix."""
+    return "".join(part.capitalize() for part in step.__name__.split("_"))
 
 
-def workflow_step(model: type[In], step: Callable[[In, Settings], BaseModel]) -> LambdaHandler:
+def workflow_step(step: Callable[[In, Settings], Out]) -> LambdaHandler:
+    hints = get_type_hints(step)
+    input_model: type[In] = hints["data"]
+    output_model: type[Out] = hints["return"]
+
     @logger.inject_lambda_context(clear_state=True)
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        data = model.model_validate(event)
+        data = input_model.model_validate(event)
         logger.append_keys(capture_id=_capture_id_of(data), step=step.__name__)
         result = step(data, load_settings())
         if capture_id := _capture_id_of(result):  # ResolveRequest learns the id only now
             logger.append_keys(capture_id=capture_id)
-        metrics.add_metric(name=f"{_camel(step.__name__)}Succeeded", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=f"{step_name(step)}Succeeded", unit=MetricUnit.Count, value=1)
         logger.info("step done")
         return result.model_dump(mode="json", exclude_none=True)
 
     # For tests, event samples and the ASL structural check (which fields a Choice may read).
-    lambda_handler.input_model = model  # type: ignore[attr-defined]
-    lambda_handler.output_model = get_type_hints(step)["return"]  # type: ignore[attr-defined]
+    lambda_handler.step = step  # type: ignore[attr-defined]
+    lambda_handler.input_model = input_model  # type: ignore[attr-defined]
+    lambda_handler.output_model = output_model  # type: ignore[attr-defined]
     return lambda_handler

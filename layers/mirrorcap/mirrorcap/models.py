@@ -250,11 +250,6 @@ class ExecutionContext(StrictModel):
     start_time: datetime
 
 
-class ResolveRequestInput(BaseModel):
-    event: dict[str, Any]
-    execution: ExecutionContext
-
-
 # --- The resolved request and each step's output -------------------------------------------------------
 
 
@@ -278,33 +273,6 @@ class CaptureRequest(StepModel):
     requested_at: datetime
 
 
-class Resolution(StepModel):
-    """ResolveRequest's output: one capture to run now, or several to start as executions of their own."""
-
-    capture: CaptureRequest | None = None
-    fanout: list[ManualRequest] | None = None
-
-
-class FanOutInput(StepModel):
-    fanout: list[ManualRequest]
-
-
-class StartedCapture(StepModel):
-    capture_id: str
-    instance_id: str
-    execution_arn: str
-
-
-class FanOutResult(StepModel):
-    started: list[StartedCapture]
-
-
-class SourceLock(StepModel):
-    source: str
-    capture_id: str
-    expires_at: int  # epoch seconds
-
-
 class CollectorInstance(StepModel):
     instance_id: str
     security_group_id: str
@@ -313,14 +281,6 @@ class CollectorInstance(StepModel):
     instance_type: str
     image_id: str
     launched_at: datetime
-
-
-class Readiness(StepModel):
-    ready: bool
-    instance_state: str
-    ping_status: str | None = None
-    checked_at: datetime
-    deadline: datetime
 
 
 class MirrorSession(StepModel):
@@ -360,39 +320,103 @@ class CaptureArtifacts(StepModel):
     console_url: str
 
 
-class ReportInput(StepModel):
-    capture: CaptureRequest
-    artifacts: CaptureArtifacts
-
-
-class CaptureReport(StepModel):
-    summary_key: str
-    report_key: str
-    decapsulated_key: str
-    subject: str
-    notification_id: str | None = None
-
-
 class TeardownProgress(StepModel):
-    attempt: int = 0
-    complete: bool = False
-    deleted: list[str] = Field(default_factory=list)
-    pending: list[str] = Field(default_factory=list)
+    # Every field required: the state machine's Choice reads `complete`, and a Choice on an absent field
+    # fails the execution on AWS (States.Runtime) with no Catch. PrepareTeardown's Pass state starts it.
+    attempt: int = Field(ge=0)
+    complete: bool
+    deleted: list[str]
+    pending: list[str]
 
 
-class CollectorStep(StepModel):
+# --- Each step's input and output, in workflow order ------------------------------------------------------
+# `<Step>Input` is what the state's Parameters hand the function; `<Step>Output` is what it returns (at
+# the state's ResultPath). The handlers dump outputs with exclude_none: a Choice may read only required,
+# non-nullable fields (tests/unit/test_statemachine_structure.py checks it).
+
+
+class ResolveRequestInput(BaseModel):
+    event: dict[str, Any]
+    execution: ExecutionContext
+
+
+class ResolveRequestOutput(StepModel):
+    """One capture to run now, or several to start as executions of their own (ResultPath `$`)."""
+
+    capture: CaptureRequest | None = None
+    fanout: list[ManualRequest] | None = None
+
+
+class FanOutInput(StepModel):
+    fanout: list[ManualRequest]
+
+
+class StartedCapture(StepModel):
+    capture_id: str
+    instance_id: str
+    execution_arn: str
+
+
+class FanOutOutput(StepModel):
+    started: list[StartedCapture]
+
+
+class CaptureStep(StepModel):
+    """Input of every step that works on one capture."""
+
+    capture: CaptureRequest
+
+
+class CollectorStep(CaptureStep):
     """Input of the steps that work on a launched collector."""
 
-    capture: CaptureRequest
     collector: CollectorInstance
+
+
+class LockSourceInput(CaptureStep):
+    pass
+
+
+class LockSourceOutput(StepModel):
+    source: str
+    capture_id: str
+    expires_at: int  # epoch seconds
+
+
+class LaunchCollectorInput(CaptureStep):
+    pass
+
+
+class LaunchCollectorOutput(CollectorInstance):
+    """At `$.collector`."""
+
+
+class CheckCollectorReadyInput(CollectorStep):
+    pass
+
+
+class CheckCollectorReadyOutput(StepModel):
+    ready: bool
+    instance_state: str
+    ping_status: str | None = None
+    checked_at: datetime
+    deadline: datetime
+
+
+class CreateMirrorSessionInput(CollectorStep):
+    pass
+
+
+class CreateMirrorSessionOutput(MirrorSession):
+    """At `$.mirror`."""
 
 
 class StartCaptureInput(CollectorStep):
     mirror: MirrorSession
 
 
-class CollectCaptureInput(CollectorStep):
-    command: CaptureCommand
+class StartCaptureOutput(CaptureCommand):
+    """At `$.command`."""
 
 
 class RenewUploadGrantInput(CollectorStep):
@@ -400,20 +424,43 @@ class RenewUploadGrantInput(CollectorStep):
     command: CaptureCommand
 
 
-class LaunchCollectorInput(StepModel):
-    capture: CaptureRequest
+class RenewUploadGrantOutput(CaptureCommand):
+    """The same command, with the new grant's expiry and the next wait planned (at `$.command`)."""
 
 
-class TeardownInput(StepModel):
-    capture: CaptureRequest
-    teardown: TeardownProgress = Field(default_factory=TeardownProgress)
+class CollectCaptureInput(CollectorStep):
+    command: CaptureCommand
 
 
-class SweepRequest(StepModel):
+class CollectCaptureOutput(CaptureArtifacts):
+    """At `$.artifacts`."""
+
+
+class TeardownCaptureInput(CaptureStep):
+    teardown: TeardownProgress
+
+
+class TeardownCaptureOutput(TeardownProgress):
+    """At `$.teardown`."""
+
+
+class ReportCaptureInput(CaptureStep):
+    artifacts: CaptureArtifacts
+
+
+class ReportCaptureOutput(StepModel):
+    summary_key: str
+    report_key: str
+    decapsulated_key: str
+    subject: str
+    notification_id: str | None = None
+
+
+class SweepOrphansInput(StepModel):
     dry_run: bool = False
 
 
-class SweepReport(StepModel):
+class SweepOrphansOutput(StepModel):
     swept: list[str]
     kept: list[str]
     deleted: list[str]

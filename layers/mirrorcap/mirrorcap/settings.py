@@ -22,6 +22,8 @@ class Settings(BaseModel):
     lock_table: str = Field(alias="LOCK_TABLE", min_length=3)
     upload_signer_role_arn: str = Field(alias="UPLOAD_SIGNER_ROLE_ARN", min_length=20)
     collector_instance_type: str = Field(default="t3.medium", alias="COLLECTOR_INSTANCE_TYPE")
+    # Empty: the account's default EBS key. A customer managed key needs the stack's KMS grants (template).
+    collector_kms_key_arn: str = Field(default="", alias="COLLECTOR_KMS_KEY_ARN")
     collector_volume_gib: int = Field(default=30, alias="COLLECTOR_VOLUME_GIB", ge=8, le=16384)
     default_duration_seconds: int = Field(default=300, alias="DEFAULT_CAPTURE_SECONDS", ge=10)
     max_duration_seconds: int = Field(default=3600, alias="MAX_CAPTURE_SECONDS", ge=10, le=86400)

@@ -6,21 +6,27 @@ Describe calls, so mirror resources are listed in full and matched on the tags e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mirrorcap.awserrors import throttling_is_transient
+from mirrorcap.aws import instances, mirroring
 from mirrorcap.naming import MANAGED_BY_VALUE, TAG_CAPTURE_ID, TAG_MANAGED_BY, capture_filter
-from mirrorcap.runtime import aws
 
-# kind -> (Describe operation, list key, id key)
-MIRROR_LISTINGS = {
-    "session": ("describe_traffic_mirror_sessions", "TrafficMirrorSessions", "TrafficMirrorSessionId"),
-    "filter": ("describe_traffic_mirror_filters", "TrafficMirrorFilters", "TrafficMirrorFilterId"),
-    "target": ("describe_traffic_mirror_targets", "TrafficMirrorTargets", "TrafficMirrorTargetId"),
+# kind -> the key of its id in what Describe returns
+MIRROR_KINDS = {
+    "session": "TrafficMirrorSessionId",
+    "filter": "TrafficMirrorFilterId",
+    "target": "TrafficMirrorTargetId",
+}
+_MIRROR_LISTINGS: dict[str, Callable[[], list[dict[str, Any]]]] = {
+    "session": mirroring.all_sessions,
+    "filter": mirroring.all_filters,
+    "target": mirroring.all_targets,
 }
 RESOURCE_KINDS = ("sessions", "filters", "targets", "instances", "security_groups")
+# Every state but terminated: a stopped collector still holds its security group.
+LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
 
 def tags_of(item: dict[str, Any]) -> dict[str, str]:
@@ -51,14 +57,8 @@ class ManagedResources:
         return bool(self.items())
 
 
-def _pages(operation: str, **kwargs: Any) -> Iterator[dict]:
-    with throttling_is_transient():
-        yield from aws().ec2.get_paginator(operation).paginate(**kwargs)
-
-
-def mirror_resources(kind: str, capture_id: str | None = None) -> list[dict]:
-    operation, key, _ = MIRROR_LISTINGS[kind]
-    return [item for page in _pages(operation) for item in page[key] if is_managed(item, capture_id)]
+def managed_mirror_resources(kind: str, capture_id: str | None = None) -> list[dict[str, Any]]:
+    return [item for item in _MIRROR_LISTINGS[kind]() if is_managed(item, capture_id)]
 
 
 def managed_resources(capture_id: str | None = None) -> ManagedResources:
@@ -66,23 +66,13 @@ def managed_resources(capture_id: str | None = None) -> ManagedResources:
         tag_filters = capture_filter(capture_id)
     else:
         tag_filters = [{"Name": f"tag:{TAG_MANAGED_BY}", "Values": [MANAGED_BY_VALUE]}]
-    live_states = {
-        "Name": "instance-state-name",
-        "Values": ["pending", "running", "stopping", "stopped", "shutting-down"],
-    }
-    instances = [
-        instance
-        for page in _pages("describe_instances", Filters=[*tag_filters, live_states])
-        for reservation in page["Reservations"]
-        for instance in reservation["Instances"]
-    ]
-    groups = [g for page in _pages("describe_security_groups", Filters=tag_filters) for g in page["SecurityGroups"]]
+    live = {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}
     return ManagedResources(
-        sessions=mirror_resources("session", capture_id),
-        filters=mirror_resources("filter", capture_id),
-        targets=mirror_resources("target", capture_id),
-        instances=instances,
-        security_groups=groups,
+        sessions=managed_mirror_resources("session", capture_id),
+        filters=managed_mirror_resources("filter", capture_id),
+        targets=managed_mirror_resources("target", capture_id),
+        instances=instances.instances_matching([*tag_filters, live]),
+        security_groups=instances.security_groups_matching(tag_filters),
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import types
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -44,6 +45,7 @@ MOTO_VERSION = "5.2.5"
 # Real seconds a Task may take beyond its scaled TimeoutSeconds: in-process handlers share two cores with
 # moto and with each other (20 concurrent executions in tests), and their work is not virtual time.
 TASK_PROCESSING_ALLOWANCE = 10.0
+HANG_CHECK_SECONDS = 0.02  # how often a Task past its timeout looks for an injected hang
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 OFFLINE_ENVIRONMENT = {
@@ -99,14 +101,25 @@ class OfflineAws:
         def wait_interval(wait_function: WaitFunction, env: Any, wait_seconds: int) -> None:
             clock.wait(env.program_state_event, wait_seconds)
 
+        lambdas = self.lambdas
+
         class TaskTimeoutEvent(threading.Event):
             """The event a Task's TimeoutSeconds is waited on: virtual seconds, like every other wait, plus
-            real time for the in-process handler's own work (which the virtual clock cannot discount)."""
+            real time for the in-process handler's own work (which the virtual clock cannot discount),
+            except when the handler is hung by a fault plan: then the timeout is the fault's, on the
+            virtual clock alone, and no real seconds are spent waiting for it."""
 
             def wait(self, timeout: float | None = None) -> bool:
                 if timeout is None:
                     return super().wait(None)
-                return super().wait(clock.real_seconds(timeout) + TASK_PROCESSING_ALLOWANCE)
+                if super().wait(clock.real_seconds(timeout)):
+                    return True
+                allowance_ends = time.monotonic() + TASK_PROCESSING_ALLOWANCE
+                while not lambdas.is_hanging():
+                    left = allowance_ends - time.monotonic()
+                    if left <= 0 or super().wait(min(left, HANG_CHECK_SECONDS)):
+                        return self.is_set()
+                return False
 
         return [
             *self.lifecycle.patches(),

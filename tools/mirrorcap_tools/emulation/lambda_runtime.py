@@ -70,6 +70,7 @@ class InProcessLambdaRuntime:
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self._release = threading.Event()
+        self._hanging = 0  # handlers blocked by a "hang" fault right now
         self.invocations: list[Invocation] = []
         self.faults: dict[str, FunctionFault] = {}
 
@@ -123,7 +124,18 @@ class InProcessLambdaRuntime:
         if fault.kind == "crash":
             raise InjectedCrash(f"{name} crashed (injected by the offline fault plan)")
         # Outlive the Task's timeout; like a real Lambda, carry on afterwards (the work must be idempotent).
-        self._release.wait(HANG_REAL_SECONDS)
+        with self._lock:
+            self._hanging += 1
+        try:
+            self._release.wait(HANG_REAL_SECONDS)
+        finally:
+            with self._lock:
+                self._hanging -= 1
+
+    def is_hanging(self) -> bool:
+        """A handler is blocked by an injected hang: a Task timeout now is the fault's, not slow work."""
+        with self._lock:
+            return self._hanging > 0
 
     def release_hung(self) -> None:
         self._release.set()

@@ -15,10 +15,15 @@ command first, renewals later); capture.sh reads it before every upload.
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, field_validator
+
+from mirrorcap.aws import artifacts
+from mirrorcap.naming import capture_prefix
+from mirrorcap.runtime import now
 
 GRANT_SECONDS = 3540  # inside the signer's one-hour session, with a minute for clock skew
 RENEW_AHEAD_SECONDS = 900  # renew this long before expiry: time for retries and the SSM round trip
@@ -76,3 +81,54 @@ class UploadGrant(BaseModel):
 def grant_lines(grant: UploadGrant) -> list[str]:
     """The grant file capture.sh reads: `url=...`, then one `name=value` line per signed field."""
     return [f"url={grant.url}", *(f"{name}={value}" for name, value in grant.fields.items())]
+
+
+# --- Minting: the workflow's side (StartCapture, RenewUploadGrant) ----------------------------------------
+
+SIGNER_SESSION_SECONDS = 3600  # the most AssumeRole allows from a role session (role chaining)
+
+
+def mint_upload_grant(bucket: str, capture_id: str, max_object_bytes: int, signer_role_arn: str) -> UploadGrant:
+    """Sign a grant with a session of the upload signer role, assumed with an inline session policy that
+    allows PutObject under this capture's prefix only: the POST policy and the credentials that sign it
+    both hold the collector to its capture."""
+    prefix = capture_prefix(capture_id)
+    session_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:{artifacts.arn_partition()}:s3:::{bucket}/{prefix}*",
+            }
+        ],
+    }
+    minted_at = now()
+    credentials = artifacts.signer_credentials(
+        signer_role_arn, capture_id[:64], SIGNER_SESSION_SECONDS, json.dumps(session_policy)
+    )
+    return presigned_grant(bucket, prefix, max_object_bytes, minted_at, credentials)
+
+
+def presigned_grant(
+    bucket: str, key_prefix: str, max_object_bytes: int, minted_at: datetime, credentials: dict | None = None
+) -> UploadGrant:
+    """The grant for uploads under key_prefix, signed with `credentials` (or the process's own)."""
+    post = artifacts.presigned_post(bucket, post_request(key_prefix, max_object_bytes), credentials)
+    return grant_from_post(post, minted_at)
+
+
+def post_request(key_prefix: str, max_object_bytes: int) -> dict:
+    """What generate_presigned_post takes besides the bucket, for a grant under key_prefix."""
+    return {
+        # botocore turns a key ending in ${filename} into a starts-with condition on the prefix.
+        "Key": f"{key_prefix}${{filename}}",
+        "Conditions": post_conditions(key_prefix, max_object_bytes),
+        "ExpiresIn": GRANT_SECONDS,
+    }
+
+
+def grant_from_post(post: dict, minted_at: datetime) -> UploadGrant:
+    # The collector names each object itself, so the key field is dropped from the grant.
+    fields = {name: value for name, value in post["fields"].items() if name != "key"}
+    return UploadGrant(url=post["url"], fields=fields, expires_at=minted_at + timedelta(seconds=GRANT_SECONDS))

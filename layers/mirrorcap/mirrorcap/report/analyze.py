@@ -195,7 +195,7 @@ class CaptureAnalyzer:
         self._malformed += np.bincount(decoded.malformed, minlength=len(Malformed))
         self._count_traffic(decoded)
 
-        for second, packets, byte_count in _sums_per_second(decoded.ts_ns, frame_len):
+        for second, packets, byte_count in sums_per_second(decoded.ts_ns, frame_len):
             self._second_packets[second] += packets
             self._second_bytes[second] += byte_count
         first_ns, last_ns = int(decoded.ts_ns.min()), int(decoded.ts_ns.max())
@@ -457,7 +457,7 @@ def _error_path(key: tuple[int, str, str, str], count: int) -> ErrorPath:
     return ErrorPath(status=status, method=method, host=host, path=path, count=count, label=f"{status} {method} {path}")
 
 
-def _sums_per_second(ts_ns: np.ndarray, weights: np.ndarray) -> list[tuple[int, int, int]]:
+def sums_per_second(ts_ns: np.ndarray, weights: np.ndarray) -> list[tuple[int, int, int]]:
     """(second, packets, sum of weights) per second of the epoch with packets. Packets usually come in
     time order: then each second's packets are found by a binary search for its first nanosecond,
     without dividing every timestamp."""

@@ -139,11 +139,11 @@ def decode(batch: RecordBatch) -> Decoded:
     """Headers of every packet: the common layout through the fast path, the rest the general way."""
     fast = _fast_path(batch)
     if fast is None:
-        return _decode_general(batch)
+        return decode_general(batch)
     usual, decoded = fast
     unusual = np.flatnonzero(~usual)
     if len(unusual):
-        general = _decode_general(batch.subset(unusual))
+        general = decode_general(batch.subset(unusual))
         for field in fields(Decoded):
             values = getattr(decoded, field.name)
             if isinstance(values, np.ndarray) and values.shape == (len(batch),):
@@ -241,7 +241,7 @@ def _fast_path(batch: RecordBatch) -> tuple[np.ndarray, Decoded] | None:
     return usual, decoded
 
 
-def _decode_general(batch: RecordBatch) -> Decoded:
+def decode_general(batch: RecordBatch) -> Decoded:
     frames = _Frames(batch.buf, batch.data_start, batch.caplen)
     n = len(batch)
     malformed = np.zeros(n, dtype=np.int8)

@@ -372,7 +372,7 @@ class FlowTable:
         number already seen in their direction, keep-alives excepted; for each segment the payload
         offset where new bytes begin). Sequence numbers are unwrapped per direction, so 32-bit wrap
         is harmless; positions are relative to each direction's last segment before the batch."""
-        order = _stable_order(local_direction, 2 * len(present))  # each direction's segments in order
+        order = stable_order(local_direction, 2 * len(present))  # each direction's segments in order
         groups = local_direction[order]
         raw = seq[order]
         length = seg_len[order]
@@ -453,7 +453,7 @@ def _first_row_per_group(groups: np.ndarray, mask: np.ndarray, count: int) -> np
     return first
 
 
-def _stable_order(values: np.ndarray, limit: int) -> np.ndarray:
+def stable_order(values: np.ndarray, limit: int) -> np.ndarray:
     """`np.argsort(values, kind="stable")` for integers in [0, limit): numpy sorts 16-bit integers by
     radix, in linear time, so larger values are sorted by their low then their high 16 bits."""
     if limit <= 1 << 16:

@@ -333,7 +333,7 @@ class _ClassicWalker:
         last_header = limit - 16
         if last_header - offset < VECTOR_WALK_MIN_BYTES:
             return self._walk_records(buf, offset, limit)
-        walked = self._lockstep_walk(buf, offset, last_header)
+        walked = self.lockstep_walk(buf, offset, last_header)
         return walked if walked is not None else self._candidate_walk(buf, offset, limit)
 
     def _plausible(self, buf: bytearray, candidates: np.ndarray, seconds_near: int) -> tuple[np.ndarray, np.ndarray]:
@@ -348,7 +348,7 @@ class _ClassicWalker:
         )
         return plausible, caplen
 
-    def _lockstep_walk(self, buf: bytearray, offset: int, last_header: int) -> tuple[np.ndarray, int] | None:
+    def lockstep_walk(self, buf: bytearray, offset: int, last_header: int) -> tuple[np.ndarray, int] | None:
         """The chain walked from many places at once; None when those places do not join up.
 
         A walker starts at `offset`, and one more at the first plausible record header in the first

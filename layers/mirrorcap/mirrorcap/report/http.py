@@ -200,7 +200,7 @@ class HttpAnalyzer:
             self._pending[flow] = (ts_ns, value)
         queued = np.sort(order[~usual])
         if len(queued):
-            queued_ts, queued_id = self._pair_in_order(
+            queued_ts, queued_id = self.pair_in_order(
                 is_status[queued].tolist(), flows[queued].tolist(), times[queued].tolist(), values[queued].tolist()
             )
             responses = queued[is_status[queued]]
@@ -208,7 +208,7 @@ class HttpAnalyzer:
             matched_id[responses] = queued_id
         return matched_ts[is_status], matched_id[is_status]
 
-    def _pair_in_order(
+    def pair_in_order(
         self, is_status: list[bool], flows: list[int], times: list[int], values: list[int]
     ) -> tuple[np.ndarray, np.ndarray]:
         """`_pair` one message at a time, through each conversation's queue of open requests."""

@@ -59,7 +59,7 @@ class TcpConversation:
     server_seq: int = 5000
     sent: list[tuple[float, Packet]] = field(default_factory=list)
 
-    def _frame(self, from_client: bool, flags: str, payload: bytes, seq: int, ack: int) -> Packet:
+    def frame(self, from_client: bool, flags: str, payload: bytes, seq: int, ack: int) -> Packet:
         src, dst = (self.client, self.server) if from_client else (self.server, self.client)
         sport, dport = (self.client_port, self.server_port) if from_client else (self.server_port, self.client_port)
         ip = IPv6(src=src, dst=dst) if self.ipv6 else IP(src=src, dst=dst)
@@ -69,7 +69,7 @@ class TcpConversation:
 
     def send(self, ts: float, from_client: bool, flags: str = "PA", payload: bytes = b"") -> Packet:
         seq, ack = (self.client_seq, self.server_seq) if from_client else (self.server_seq, self.client_seq)
-        frame = self._frame(from_client, flags, payload, seq, ack if "A" in flags else 0)
+        frame = self.frame(from_client, flags, payload, seq, ack if "A" in flags else 0)
         consumed = len(payload) + ("S" in flags) + ("F" in flags)
         if from_client:
             self.client_seq = (self.client_seq + consumed) % 2**32

@@ -11,11 +11,11 @@ import random
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from mirrorcap.awserrors import error_code, throttling_is_transient
+from mirrorcap.aws import instances, mirroring
 from mirrorcap.errors import (
+    AwsRequestFailed,
     CaptureQuotaExceeded,
     CompositeAlarmNotSupported,
     InstanceNotFound,
@@ -31,22 +31,21 @@ from mirrorcap.models import (
     CaptureRequest,
     ExecutionContext,
     ManualRequest,
-    Resolution,
     ResolveRequestInput,
+    ResolveRequestOutput,
     ScheduledSampleRequest,
 )
 from mirrorcap.naming import new_capture_id, vni_for
 from mirrorcap.observability import logger
-from mirrorcap.runtime import aws
 from mirrorcap.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
-MAX_SESSIONS_PER_INTERFACE = 3  # AWS quota, not adjustable
+MAX_SESSIONS_PER_INTERFACE = 3  # AWS quota, not adjustable: docs/aws-facts.md#traffic-mirroring-quotas
 ALARM_DURATION_TAG = "mirrorcap:duration-seconds"
 
 
-def resolve_request(data: ResolveRequestInput, settings: Settings) -> Resolution:
+def resolve_request(data: ResolveRequestInput, settings: Settings) -> ResolveRequestOutput:
     event = data.event
     if event.get("source") == "aws.cloudwatch" or "detail-type" in event:
         return _resolve_alarm(event, data.execution, settings)
@@ -75,14 +74,14 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
 # --- The three triggers ----------------------------------------------------------------------------------
 
 
-def _resolve_manual(request: ManualRequest, execution: ExecutionContext, settings: Settings) -> Resolution:
+def _resolve_manual(request: ManualRequest, execution: ExecutionContext, settings: Settings) -> ResolveRequestOutput:
     capture_id = request.capture_id or new_capture_id(
         execution.start_time, request.instance_id, discriminator=execution.id
     )
-    return Resolution(capture=_capture_request(request, capture_id, execution, settings))
+    return ResolveRequestOutput(capture=_capture_request(request, capture_id, execution, settings))
 
 
-def _resolve_alarm(event: dict, execution: ExecutionContext, settings: Settings) -> Resolution:
+def _resolve_alarm(event: dict, execution: ExecutionContext, settings: Settings) -> ResolveRequestOutput:
     alarm = _parse(AlarmStateChangeEvent, event)
     detail = alarm.detail
     if detail.state.value != "ALARM":
@@ -107,7 +106,9 @@ def _resolve_alarm(event: dict, execution: ExecutionContext, settings: Settings)
     return _one_or_fanout(requests, execution, settings)
 
 
-def _resolve_sample(request: ScheduledSampleRequest, execution: ExecutionContext, settings: Settings) -> Resolution:
+def _resolve_sample(
+    request: ScheduledSampleRequest, execution: ExecutionContext, settings: Settings
+) -> ResolveRequestOutput:
     selector = request.sample
     instance_ids = _running_instances_tagged(selector.tag_key, selector.tag_values)
     if not instance_ids:
@@ -135,15 +136,17 @@ def _resolve_sample(request: ScheduledSampleRequest, execution: ExecutionContext
     return _one_or_fanout(requests, execution, settings)
 
 
-def _one_or_fanout(requests: list[ManualRequest], execution: ExecutionContext, settings: Settings) -> Resolution:
+def _one_or_fanout(
+    requests: list[ManualRequest], execution: ExecutionContext, settings: Settings
+) -> ResolveRequestOutput:
     """One instance runs in this execution; several get an execution each (a failure stays local)."""
     if len(requests) == 1:
         request = requests[0]
         assert request.capture_id is not None
-        return Resolution(capture=_capture_request(request, request.capture_id, execution, settings))
+        return ResolveRequestOutput(capture=_capture_request(request, request.capture_id, execution, settings))
     for request in requests:  # reject the whole trigger before starting any of them
         _check_duration(request.duration_seconds, settings)
-    return Resolution(fanout=requests)
+    return ResolveRequestOutput(fanout=requests)
 
 
 # --- Alarm parsing ---------------------------------------------------------------------------------------
@@ -258,24 +261,19 @@ def _capture_request(
 
 
 def _describe_instance(instance_id: str) -> dict:
-    ec2 = aws().ec2
     try:
-        with throttling_is_transient():
-            reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-    except ClientError as exc:
-        if error_code(exc) in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
-            raise InstanceNotFound(f"instance_id: {instance_id} does not exist in {aws().region}") from None
-        raise
-    instances = [i for r in reservations for i in r["Instances"]]
-    if not instances:
-        raise InstanceNotFound(f"instance_id: {instance_id} does not exist in {aws().region}")
-    return instances[0]
+        instance = instances.describe_instance(instance_id)
+    except AwsRequestFailed as exc:
+        if exc.code not in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
+            raise
+        instance = None
+    if instance is None:
+        raise InstanceNotFound(f"instance_id: {instance_id} does not exist in this account and region")
+    return instance
 
 
 def _check_instance_type(instance_id: str, instance_type: str) -> None:
-    with throttling_is_transient():
-        types = aws().ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
-    info = types[0] if types else {}
+    info = instances.describe_instance_type(instance_type) or {}
     reason = unsupported_reason(instance_type, info.get("Hypervisor"), bool(info.get("BareMetal")))
     if reason:
         raise UnsupportedInstance(f"instance_id: {instance_id} cannot be a mirror source: {reason}")
@@ -297,11 +295,8 @@ def _source_interface(instance: dict, requested: str | None) -> dict:
 
 
 def _check_interface_quotas(interface_id: str) -> None:
-    ec2 = aws().ec2
-    by_interface = [{"Name": "network-interface-id", "Values": [interface_id]}]
-    with throttling_is_transient():
-        targets = ec2.describe_traffic_mirror_targets(Filters=by_interface)["TrafficMirrorTargets"]
-        sessions = ec2.describe_traffic_mirror_sessions(Filters=by_interface)["TrafficMirrorSessions"]
+    targets = mirroring.targets_on_interface(interface_id)
+    sessions = mirroring.sessions_on_interface(interface_id)
     if targets:
         raise UnsupportedInstance(
             f"network_interface_id: {interface_id} is a traffic mirror target "
@@ -315,15 +310,8 @@ def _check_interface_quotas(interface_id: str) -> None:
 
 
 def _running_instances_tagged(tag_key: str, tag_values: Iterable[str]) -> list[str]:
-    paginator = aws().ec2.get_paginator("describe_instances")
     filters = [
         {"Name": f"tag:{tag_key}", "Values": list(tag_values)},
         {"Name": "instance-state-name", "Values": ["running"]},
     ]
-    with throttling_is_transient():
-        return sorted(
-            instance["InstanceId"]
-            for page in paginator.paginate(Filters=filters)
-            for reservation in page["Reservations"]
-            for instance in reservation["Instances"]
-        )
+    return sorted(instance["InstanceId"] for instance in instances.instances_matching(filters))

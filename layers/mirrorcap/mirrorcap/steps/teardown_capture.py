@@ -1,24 +1,23 @@
 """TeardownCapture: delete everything one capture created, in the order AWS requires.
 
 session -> filter and target (in use while a session uses them) -> terminate the collector -> once it
-is terminated, its security group (DependencyViolation before) -> the source's capture lock.
-Resources are found by the capture's tags, not taken from the state, so teardown also cleans up after
-a step that failed halfway through.
+is terminated, its security group (DependencyViolation before) -> the source's capture lock
+(docs/aws-facts.md#teardown-order). Resources are found by the capture's tags, not taken from the
+state, so teardown also cleans up after a step that failed halfway through.
 Idempotent: NotFound counts as done, and a call that finds nothing left reports complete.
 """
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
+from collections.abc import Callable
 
-from mirrorcap.awserrors import error_code, error_message, is_not_found, throttling_is_transient
-from mirrorcap.errors import TeardownIncomplete
-from mirrorcap.models import TeardownInput, TeardownProgress
+from mirrorcap.aws import instances, mirroring
+from mirrorcap.errors import AwsRequestFailed, TeardownIncomplete
+from mirrorcap.models import TeardownCaptureInput, TeardownCaptureOutput
 from mirrorcap.observability import logger
-from mirrorcap.runtime import aws
 from mirrorcap.settings import Settings
+from mirrorcap.steps.lock_source import release_source_lock
 from mirrorcap.tagged import ManagedResources, managed_resources
-from mirrorcap.workflow.lock import release_source_lock
 
 # Codes that mean "not yet": the resource is still in use or still detaching; the next round deletes it.
 STILL_IN_USE = frozenset(
@@ -33,20 +32,19 @@ class DeletionRound:
         self.deleted: list[str] = []
         self.pending: list[str] = []
 
-    def delete(self, resource_id: str, operation: str, **params: str) -> bool:
+    def delete(self, resource_id: str, delete: Callable[[str], None]) -> bool:
         try:
-            with throttling_is_transient():
-                getattr(aws().ec2, operation)(**params)
-        except ClientError as exc:
-            if is_not_found(exc):
+            delete(resource_id)
+        except AwsRequestFailed as exc:
+            if exc.not_found:
                 return True
-            if error_code(exc) in STILL_IN_USE:
-                logger.info("teardown must wait", extra={"resource": resource_id, "code": error_code(exc)})
+            if exc.code in STILL_IN_USE:
+                logger.info("teardown must wait", extra={"resource": resource_id, "code": exc.code})
                 self.pending.append(resource_id)
                 return False
             logger.error(
                 "teardown call failed",
-                extra={"resource": resource_id, "code": error_code(exc), "aws_message": error_message(exc)},
+                extra={"resource": resource_id, "code": exc.code, "aws_message": exc.aws_message},
             )
             raise
         self.deleted.append(resource_id)
@@ -62,12 +60,12 @@ def delete_in_order(found: ManagedResources) -> DeletionRound:
     return done
 
 
-def teardown_capture(data: TeardownInput, settings: Settings) -> TeardownProgress:
+def teardown_capture(data: TeardownCaptureInput, settings: Settings) -> TeardownCaptureOutput:
     done = delete_in_order(managed_resources(data.capture.capture_id))
     if not done.pending and release_source_lock(data.capture, settings):
         done.deleted.append(f"lock:{data.capture.network_interface_id}")
     attempt = data.teardown.attempt + 1
-    progress = TeardownProgress(
+    progress = TeardownCaptureOutput(
         attempt=attempt,
         complete=not done.pending,
         deleted=[*data.teardown.deleted, *done.deleted],
@@ -84,20 +82,18 @@ def teardown_capture(data: TeardownInput, settings: Settings) -> TeardownProgres
 
 def _delete_mirroring(found: ManagedResources, done: DeletionRound) -> None:
     sessions_gone = all(
-        done.delete(s["TrafficMirrorSessionId"], "delete_traffic_mirror_session",
-                    TrafficMirrorSessionId=s["TrafficMirrorSessionId"])
-        for s in found.sessions
-    )  # fmt: skip
+        done.delete(session["TrafficMirrorSessionId"], mirroring.delete_session) for session in found.sessions
+    )
     # Filters and targets are in use while a session uses them: only once every session is gone.
-    for items, kind in ((found.filters, "Filter"), (found.targets, "Target")):
+    for items, id_key, delete in (
+        (found.filters, "TrafficMirrorFilterId", mirroring.delete_filter),
+        (found.targets, "TrafficMirrorTargetId", mirroring.delete_target),
+    ):
         for item in items:
-            resource_id = item[f"TrafficMirror{kind}Id"]
             if sessions_gone:
-                done.delete(
-                    resource_id, f"delete_traffic_mirror_{kind.lower()}", **{f"TrafficMirror{kind}Id": resource_id}
-                )
+                done.delete(item[id_key], delete)
             else:
-                done.pending.append(resource_id)
+                done.pending.append(item[id_key])
 
 
 def _terminate_collectors(found: ManagedResources, done: DeletionRound) -> None:
@@ -105,9 +101,7 @@ def _terminate_collectors(found: ManagedResources, done: DeletionRound) -> None:
     ids = [i["InstanceId"] for i in found.instances if i["State"]["Name"] != "shutting-down"]
     if not ids:
         return
-    with throttling_is_transient():
-        changes = aws().ec2.terminate_instances(InstanceIds=ids)["TerminatingInstances"]
-    for change in changes:
+    for change in instances.terminate_instances(ids):
         if change["CurrentState"]["Name"] == "terminated":
             done.deleted.append(change["InstanceId"])
         else:
@@ -120,4 +114,4 @@ def _delete_security_groups(found: ManagedResources, done: DeletionRound) -> Non
         if collectors_left:
             done.pending.append(group["GroupId"])
         else:
-            done.delete(group["GroupId"], "delete_security_group", GroupId=group["GroupId"])
+            done.delete(group["GroupId"], instances.delete_security_group)

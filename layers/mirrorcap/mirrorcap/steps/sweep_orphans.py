@@ -11,20 +11,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from botocore.exceptions import ClientError
-
-from mirrorcap.awserrors import error_code, throttling_is_transient
-from mirrorcap.models import SweepReport, SweepRequest
+from mirrorcap.aws import executions, locks
+from mirrorcap.errors import AwsRequestFailed
+from mirrorcap.models import SweepOrphansInput, SweepOrphansOutput
 from mirrorcap.naming import TAG_EXECUTION, TAG_EXPIRES_AT
 from mirrorcap.observability import logger
-from mirrorcap.runtime import aws, now
+from mirrorcap.runtime import now
 from mirrorcap.settings import Settings
+from mirrorcap.steps.teardown_capture import delete_in_order
 from mirrorcap.tagged import ManagedResources, by_capture, managed_resources, tags_of
-from mirrorcap.workflow.lock import release_lock
-from mirrorcap.workflow.teardown import delete_in_order
 
 
-def sweep_orphans(data: SweepRequest, settings: Settings) -> SweepReport:
+def sweep_orphans(data: SweepOrphansInput, settings: Settings) -> SweepOrphansOutput:
     status_cache: dict[str, str] = {}
     swept, deleted, pending, kept = [], [], [], []
     for capture_id, found in sorted(by_capture(managed_resources()).items()):
@@ -39,7 +37,7 @@ def sweep_orphans(data: SweepRequest, settings: Settings) -> SweepReport:
             deleted += done.deleted
             pending += done.pending
     released = [] if data.dry_run else _release_stale_locks(settings, status_cache)
-    return SweepReport(
+    return SweepOrphansOutput(
         swept=swept, kept=kept, deleted=deleted, pending=pending, locks_released=released, dry_run=data.dry_run
     )
 
@@ -62,10 +60,9 @@ def _orphan_reason(found: ManagedResources, status_cache: dict[str, str]) -> str
 def _execution_status(execution_arn: str, cache: dict[str, str]) -> str:
     if execution_arn not in cache:
         try:
-            with throttling_is_transient():
-                cache[execution_arn] = aws().stepfunctions.describe_execution(executionArn=execution_arn)["status"]
-        except ClientError as exc:
-            if error_code(exc) not in ("ExecutionDoesNotExist", "InvalidArn"):
+            cache[execution_arn] = executions.execution_status(execution_arn)
+        except AwsRequestFailed as exc:
+            if exc.code not in ("ExecutionDoesNotExist", "InvalidArn"):
                 raise
             cache[execution_arn] = "GONE"
     return cache[execution_arn]
@@ -73,10 +70,10 @@ def _execution_status(execution_arn: str, cache: dict[str, str]) -> str:
 
 def _release_stale_locks(settings: Settings, status_cache: dict[str, str]) -> list[str]:
     released = []
-    paginator = aws().dynamodb.get_paginator("scan")
-    for page in paginator.paginate(TableName=settings.lock_table, ConsistentRead=True):
-        for item in page["Items"]:
-            source, execution = item["source"]["S"], item["execution_id"]["S"]
-            if _execution_status(execution, status_cache) != "RUNNING" and release_lock(settings, source, execution):
-                released.append(source)
+    for lock in locks.all_locks(settings.lock_table):
+        source, execution = lock["source"], lock["execution_id"]
+        if _execution_status(execution, status_cache) != "RUNNING" and locks.delete_lock_if_held(
+            settings.lock_table, source, execution
+        ):
+            released.append(source)
     return released

@@ -1,0 +1,105 @@
+"""VPC Traffic Mirroring: targets, filters and their rules, sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mirrorcap.aws.translate import translated_errors
+from mirrorcap.runtime import aws
+
+
+def _by_interface(interface_id: str) -> list[dict[str, Any]]:
+    return [{"Name": "network-interface-id", "Values": [interface_id]}]
+
+
+# EC2 documents no `tag:` filters for the Traffic Mirroring Describe calls, so listings are whole and the
+# caller matches the tags each item carries (mirrorcap.tagged).
+@translated_errors
+def all_sessions() -> list[dict[str, Any]]:
+    pages = aws().ec2.get_paginator("describe_traffic_mirror_sessions").paginate()
+    return [item for page in pages for item in page["TrafficMirrorSessions"]]
+
+
+@translated_errors
+def all_filters() -> list[dict[str, Any]]:
+    pages = aws().ec2.get_paginator("describe_traffic_mirror_filters").paginate()
+    return [item for page in pages for item in page["TrafficMirrorFilters"]]
+
+
+@translated_errors
+def all_targets() -> list[dict[str, Any]]:
+    pages = aws().ec2.get_paginator("describe_traffic_mirror_targets").paginate()
+    return [item for page in pages for item in page["TrafficMirrorTargets"]]
+
+
+@translated_errors
+def sessions_on_interface(interface_id: str) -> list[dict[str, Any]]:
+    """The sessions whose SOURCE is this interface."""
+    return list(
+        aws().ec2.describe_traffic_mirror_sessions(Filters=_by_interface(interface_id))["TrafficMirrorSessions"]
+    )
+
+
+@translated_errors
+def targets_on_interface(interface_id: str) -> list[dict[str, Any]]:
+    return list(aws().ec2.describe_traffic_mirror_targets(Filters=_by_interface(interface_id))["TrafficMirrorTargets"])
+
+
+@translated_errors
+def describe_filter(filter_id: str) -> dict[str, Any]:
+    return dict(
+        aws().ec2.describe_traffic_mirror_filters(TrafficMirrorFilterIds=[filter_id])["TrafficMirrorFilters"][0]
+    )
+
+
+@translated_errors
+def create_target(interface_id: str, description: str, tag_specifications: list[dict], client_token: str) -> str:
+    response = aws().ec2.create_traffic_mirror_target(
+        NetworkInterfaceId=interface_id,
+        Description=description,
+        TagSpecifications=tag_specifications,
+        ClientToken=client_token,
+    )
+    return str(response["TrafficMirrorTarget"]["TrafficMirrorTargetId"])
+
+
+@translated_errors
+def create_filter(description: str, tag_specifications: list[dict], client_token: str) -> str:
+    response = aws().ec2.create_traffic_mirror_filter(
+        Description=description, TagSpecifications=tag_specifications, ClientToken=client_token
+    )
+    return str(response["TrafficMirrorFilter"]["TrafficMirrorFilterId"])
+
+
+@translated_errors
+def create_filter_rule(filter_id: str, description: str, client_token: str, rule: dict[str, Any]) -> None:
+    aws().ec2.create_traffic_mirror_filter_rule(
+        TrafficMirrorFilterId=filter_id, Description=description, ClientToken=client_token, **rule
+    )
+
+
+@translated_errors
+def add_amazon_dns(filter_id: str) -> None:
+    aws().ec2.modify_traffic_mirror_filter_network_services(
+        TrafficMirrorFilterId=filter_id, AddNetworkServices=["amazon-dns"]
+    )
+
+
+@translated_errors
+def create_session(**params: Any) -> dict[str, Any]:
+    return dict(aws().ec2.create_traffic_mirror_session(**params)["TrafficMirrorSession"])
+
+
+@translated_errors
+def delete_session(session_id: str) -> None:
+    aws().ec2.delete_traffic_mirror_session(TrafficMirrorSessionId=session_id)
+
+
+@translated_errors
+def delete_filter(filter_id: str) -> None:
+    aws().ec2.delete_traffic_mirror_filter(TrafficMirrorFilterId=filter_id)
+
+
+@translated_errors
+def delete_target(target_id: str) -> None:
+    aws().ec2.delete_traffic_mirror_target(TrafficMirrorTargetId=target_id)

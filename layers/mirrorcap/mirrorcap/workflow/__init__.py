@@ -1,1 +1,0 @@
-"""The domain logic of each workflow step; one module per step, one import away from its handler."""
