@@ -79,3 +79,14 @@ FUNCTIONS := ResolveRequestFunction FanOutFunction LockSourceFunction LaunchColl
 	ReportCaptureFunction SweepOrphansFunction
 $(addprefix build-,$(FUNCTIONS)):
 	cp app.py "$(ARTIFACTS_DIR)/"
+
+# --- make e2e: the opt-in test against a real AWS account (docs/e2e.md). Never in CI: it deploys and pays. ---
+## e2e: deploy, capture a throwaway instance for 60 s, check, delete it all (make e2e SUBNET_ID=subnet-... [AWS_REGION=..] [AWS_PROFILE=..] [E2E_ARGS="--keep-stack"])
+E2E_FLAGS = --subnet-id "$(SUBNET_ID)" $(if $(AWS_REGION),--region "$(AWS_REGION)") \
+	$(if $(AWS_PROFILE),--profile "$(AWS_PROFILE)") $(E2E_ARGS)
+.PHONY: e2e
+e2e: $(STAMP)
+	@# Refuse (no subnet, no credentials, a stack that is not ours) before installing the SAM CLI.
+	$(VENV)/bin/python -m mirrorcap_tools.e2e --preflight $(E2E_FLAGS)
+	$(MAKE) --no-print-directory $(SAM_VENV)/bin/sam
+	$(VENV)/bin/python -m mirrorcap_tools.e2e --sam $(SAM_VENV)/bin/sam $(E2E_FLAGS)
