@@ -579,3 +579,18 @@ def test_choices_inside_parallel_branches_are_checked_too() -> None:
     states = _doctored(WaitForCollectorBoot={"Type": "Parallel", "Branches": [branch], "ResultPath": None,
                                              "Next": "CheckCollectorReady"})  # fmt: skip
     assert _choice_problems(states) == {"Inner: Choices[0] reads $.collector.missing (absent)"}
+
+
+# asl-validator (make asl) does not check retrier fields beyond ErrorEquals, IntervalSeconds, MaxAttempts and
+# BackoffRate: its schema lets any other field through, so a misspelled JitterStrategy would reach AWS.
+# Fields and values: https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
+# (Retrying after an error) and AWS's own enum, https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_stepfunctions.JitterType.html
+RETRIER_FIELDS = {"ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy"}
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in STATES.items() if "Retry" in s))
+def test_retriers_use_only_fields_and_values_aws_knows(name: str) -> None:
+    for retrier in STATES[name]["Retry"]:
+        assert set(retrier) <= RETRIER_FIELDS, f"{name}: {set(retrier) - RETRIER_FIELDS}"
+        assert retrier.get("JitterStrategy", "NONE") in ("FULL", "NONE"), name
+        assert retrier.get("BackoffRate", 2.0) >= 1.0, name
