@@ -38,6 +38,11 @@ def _request_tag_condition_on_source_eni(template: dict) -> None:
     statement["Condition"] = {"StringEquals": {"aws:RequestTag/mirrorcap:managed-by": "mirrorcap"}}
 
 
+def _list_bucket_under_prefix_only(template: dict) -> None:
+    statement = _by_sid(template, "CollectCaptureFunction", "ListTheCaptureBucket")
+    statement["Condition"] = {"StringLike": {"s3:prefix": "captures/*"}}
+
+
 def _misspelled_action(template: dict) -> None:
     _by_sid(template, "CleanupPolicy", "TerminateOnlyCollectors")["Action"] = "ec2:TerminateInstance"
 
@@ -119,6 +124,10 @@ BROKEN: dict[str, tuple[Callable[[dict], None], list[str]]] = {
         _request_tag_condition_on_source_eni,
         ["condition key aws:RequestTag/mirrorcap:managed-by does not apply to ec2:CreateTrafficMirrorSession "
          "on ['network-interface']"],
+    ),
+    "ListBucket only under a prefix (a missing manifest would be 403)": (
+        _list_bucket_under_prefix_only,
+        ["simulation: CollectCaptureFunction s3:ListBucket on arn:aws:s3:::mirrorcap-capturebucket-1a2b3c4d5e6f: DENIED"],
     ),
     "any AMI": (
         _any_image,

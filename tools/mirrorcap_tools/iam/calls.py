@@ -196,6 +196,10 @@ CALLS: list[Call] = [
          observed_as=("s3:GetObject",)),
     Call("CollectCaptureFunction", "s3:ListBucket", (Resource("bucket", BUCKET),),
          context={"s3:prefix": f"captures/{CAPTURE_ID}/"}, observed_as=("s3:ListObjectsV2",)),
+    # A GetObject of a key that does not exist (no manifest yet) is answered 404 NoSuchKey only if the caller
+    # may s3:ListBucket the bucket, checked with no prefix; otherwise 403 AccessDenied
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions").
+    Call("CollectCaptureFunction", "s3:ListBucket", (Resource("bucket", BUCKET),), observed_as=("s3:GetObject",)),
     # Teardown and the sweeper: delete only what mirrorcap made (tags) and, for instances, only collectors.
     *[
         call
