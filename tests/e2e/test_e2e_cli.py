@@ -7,10 +7,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 from mirrorcap_tools.e2e import E2eOptions, Pacing, SamStacks, run_e2e
 from mirrorcap_tools.e2e.cli import EXIT_PASSED, EXIT_REFUSED, main
 from mirrorcap_tools.e2e.stack import E2E_TAG, delete_capture_objects
+from moto import mock_aws
 
 REGION = "us-east-1"
 # What `sam deploy` would create, reduced to what the run reads back: the outputs and two physical ids.

@@ -16,7 +16,7 @@ import boto3
 from botocore.exceptions import ClientError
 from mirrorcap.naming import TAG_CAPTURE_ID, capture_prefix
 
-from mirrorcap_tools.e2e.stack import DeployedStack
+from mirrorcap_tools.e2e.stack import DeployedStack, aws_client
 
 # What every successful capture leaves under captures/<capture-id>/ besides its pcaps (README).
 REPORT_OBJECTS = ("manifest.json", "summary.json", "report.html", "decapsulated.pcap")
@@ -63,7 +63,7 @@ def _state_outputs(events: list[dict[str, Any]], state: str) -> list[dict[str, A
 
 
 def read_execution(session: boto3.session.Session, execution_arn: str) -> ExecutionEvidence:
-    sfn = session.client("stepfunctions")
+    sfn = aws_client(session, "stepfunctions")
     described = sfn.describe_execution(executionArn=execution_arn)
     events = [
         event
@@ -90,7 +90,7 @@ def read_execution(session: boto3.session.Session, execution_arn: str) -> Execut
 
 def collector_volumes(session: boto3.session.Session, collector_id: str) -> list[tuple[str, bool]]:
     """(volume id, encrypted) of the collector's volumes; read while it runs (they go with it)."""
-    volumes = session.client("ec2").describe_volumes(
+    volumes = aws_client(session, "ec2").describe_volumes(
         Filters=[{"Name": "attachment.instance-id", "Values": [collector_id]}]
     )["Volumes"]
     return [(v["VolumeId"], bool(v.get("Encrypted"))) for v in volumes]
@@ -119,7 +119,7 @@ def capture_checks(
 
 
 def _artifact_checks(session: boto3.session.Session, bucket: str, capture_id: str) -> list[Check]:
-    s3 = session.client("s3")
+    s3 = aws_client(session, "s3")
     prefix = capture_prefix(capture_id)
     keys = {
         o["Key"]
@@ -186,7 +186,7 @@ def _nothing_left(
     session: boto3.session.Session, stack: DeployedStack, capture_id: str, source_interface: str
 ) -> Check:
     """Everything tagged with the capture id is gone (instances terminated), and the lock is released."""
-    ec2 = session.client("ec2")
+    ec2 = aws_client(session, "ec2")
     by_capture = [{"Name": f"tag:{TAG_CAPTURE_ID}", "Values": [capture_id]}]
     left = [
         f"instance {i['InstanceId']} ({i['State']['Name']})"
@@ -202,7 +202,7 @@ def _nothing_left(
         for page in ec2.get_paginator(operation).paginate():
             left += [f"{kind} {item[id_key]}" for item in page[key] if _tags(item).get(TAG_CAPTURE_ID) == capture_id]
     lock = (
-        session.client("dynamodb")
+        aws_client(session, "dynamodb")
         .get_item(TableName=stack.lock_table, Key={"source": {"S": source_interface}}, ConsistentRead=True)
         .get("Item")
     )
@@ -258,7 +258,7 @@ def risk_checks(
 def _image_owner(session: boto3.session.Session, collector: dict[str, Any]) -> Check:
     detail = f"the collector {collector['instance_id']} launched from {collector['image_id']}"
     try:
-        images = session.client("ec2").describe_images(ImageIds=[collector["image_id"]])["Images"]
+        images = aws_client(session, "ec2").describe_images(ImageIds=[collector["image_id"]])["Images"]
     except ClientError as exc:
         return Check("AMI owner condition (RunInstances allowed)", True, f"{detail} (owner not readable: {exc})")
     owner = (images[0].get("ImageOwnerAlias") or images[0].get("OwnerId")) if images else "unknown"

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from mirrorcap_tools.e2e.flow import E2eOptions, new_stack_name, run_e2e
 from mirrorcap_tools.e2e.pacing import REAL_PACING
 from mirrorcap_tools.e2e.source import subnet_vpc
-from mirrorcap_tools.e2e.stack import RefusedToRun, SamStacks, refuse_foreign_stack
+from mirrorcap_tools.e2e.stack import RefusedToRun, SamStacks, aws_client, refuse_foreign_stack
 
 EXIT_PASSED, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
@@ -63,7 +63,7 @@ def preflight(args: argparse.Namespace) -> tuple[boto3.session.Session, str]:
             "aws configure"
         )
     try:
-        identity = session.client("sts").get_caller_identity()
+        identity = aws_client(session, "sts").get_caller_identity()
     except (ClientError, BotoCoreError) as exc:
         raise RefusedToRun(f"the credentials do not work: {exc}") from None
     vpc_id = subnet_vpc(session, args.subnet_id)

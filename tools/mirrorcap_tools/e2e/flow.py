@@ -33,7 +33,7 @@ from mirrorcap_tools.e2e.source import (
     terminate_source,
     wait_running,
 )
-from mirrorcap_tools.e2e.stack import DeployedStack, StackProvider, delete_capture_objects
+from mirrorcap_tools.e2e.stack import DeployedStack, StackProvider, aws_client, delete_capture_objects
 
 Log = Callable[[str], None]
 
@@ -141,39 +141,35 @@ def run_e2e(
         if not options.keep_stack:
             cleanup.add("delete the stack", lambda: _delete_stack(session, options, stacks, run))
         log(f"deploying stack {options.stack_name} into {session.region_name}")
-        run.stack = stacks.deploy(session, options.stack_name)
-        log(f"stack ready: state machine {run.stack.state_machine_arn}, bucket {run.stack.bucket}")
+        stack = run.stack = stacks.deploy(session, options.stack_name)
+        log(f"stack ready: state machine {stack.state_machine_arn}, bucket {stack.bucket}")
 
         group_id = create_security_group(session, options.subnet_id, options.stack_name)
         cleanup.add("delete the source's security group", lambda: delete_security_group(session, group_id))
         run.source_launched_at = pacing.clock()
-        run.source = launch_source(
+        source = run.source = launch_source(
             session, options.subnet_id, group_id, options.source_instance_type, options.stack_name
         )
-        source = run.source
         cleanup.add("terminate the source instance", lambda: _terminate_source(session, source, pacing, run))
         log(f"source instance {source.instance_id} ({source.instance_type}) launched in {options.subnet_id}")
         wait_running(session, source.instance_id, pacing)
         log(f"source instance {source.instance_id} running")
 
-        report.execution_arn = _start_capture(session, run.stack, source, options)
-        execution_arn = report.execution_arn
+        execution_arn = report.execution_arn = _start_capture(session, stack, source, options)
         cleanup.add(
             "stop the capture if it still runs, and sweep what it left",
-            lambda: _stop_and_sweep(session, run.stack, execution_arn, pacing, log),
+            lambda: _stop_and_sweep(session, stack, execution_arn, pacing, log),
         )
         if options.keep_stack and options.delete_captures:
-            stack = run.stack
             cleanup.add("delete this capture's objects", lambda: _delete_this_capture(session, stack, run))
         log(f"capture started: {execution_arn}")
-        volumes = _watch(session, execution_arn, pacing, run, log)
-        evidence = run.evidence
+        evidence, volumes = _watch(session, execution_arn, pacing, run, log)
         report.capture_id = evidence.capture_id
         log(f"capture {evidence.capture_id} ended {evidence.status}")
-        report.checks = capture_checks(session, run.stack, evidence, source.network_interface_id)
+        report.checks = capture_checks(session, stack, evidence, source.network_interface_id)
         report.checks += risk_checks(session, evidence, volumes)
         if evidence.capture_id and not options.delete_captures:
-            report.notes.append(f"captures kept in s3://{run.stack.bucket}/{capture_prefix(evidence.capture_id)}")
+            report.notes.append(f"captures kept in s3://{stack.bucket}/{capture_prefix(evidence.capture_id)}")
         for check in report.checks:
             log(check.line())
     except Exception as exc:  # reported, then everything made so far is deleted
@@ -190,7 +186,7 @@ def _start_capture(
 ) -> str:
     # The README's manual document, as a person would paste it.
     document = {"instance_id": source.instance_id, "duration_seconds": options.capture_seconds}
-    return session.client("stepfunctions").start_execution(
+    return aws_client(session, "stepfunctions").start_execution(
         stateMachineArn=stack.state_machine_arn,
         name=f"{options.stack_name}-{secrets.token_hex(4)}",
         input=json.dumps(document),
@@ -199,23 +195,23 @@ def _start_capture(
 
 def _watch(
     session: boto3.session.Session, execution_arn: str, pacing: Pacing, run: _Run, log: Log
-) -> list[tuple[str, bool]] | None:
+) -> tuple[ExecutionEvidence, list[tuple[str, bool]] | None]:
     """Follow the execution to its end; look at the collector's volumes while the collector exists
     (DeleteOnTermination takes them with it, and no step's output records encryption)."""
     volumes: list[tuple[str, bool]] | None = None
 
-    def ended() -> bool | None:
+    def ended() -> ExecutionEvidence | None:
         nonlocal volumes
-        run.evidence = read_execution(session, execution_arn)
-        collector = run.evidence.collector
+        evidence = run.evidence = read_execution(session, execution_arn)
+        collector = evidence.collector
         if collector and not volumes:
             volumes = collector_volumes(session, collector["instance_id"]) or None
             if volumes:
                 log(f"collector {collector['instance_id']} volumes: {volumes}")
-        return True if run.evidence.status != "RUNNING" else None
+        return evidence if evidence.status != "RUNNING" else None
 
-    pacing.wait_for(f"execution {execution_arn} to end", ended, pacing.execution_timeout_seconds)
-    return volumes
+    evidence = pacing.wait_for(f"execution {execution_arn} to end", ended, pacing.execution_timeout_seconds)
+    return evidence, volumes
 
 
 def _stop_and_sweep(
@@ -223,12 +219,12 @@ def _stop_and_sweep(
 ) -> str:
     """A run that ended by itself has torn down already. One this run gave up on is stopped, and a
     stopped execution runs no Catch: the stack's own backstop, the sweeper, deletes what it left."""
-    sfn = session.client("stepfunctions")
+    sfn = aws_client(session, "stepfunctions")
     if sfn.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
         return "the capture had ended by itself"
     sfn.stop_execution(executionArn=execution_arn, error="E2eCleanup", cause="make e2e stopped it to clean up")
     log(f"stopped {execution_arn}; sweeping what it left")
-    lambda_client = session.client("lambda")
+    lambda_client = aws_client(session, "lambda")
     for sweep in range(1, pacing.sweep_rounds + 1):
         response = lambda_client.invoke(FunctionName=stack.sweeper_function, Payload=b"{}")
         result = json.loads(response["Payload"].read() or b"{}")

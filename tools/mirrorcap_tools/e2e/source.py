@@ -16,7 +16,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from mirrorcap_tools.e2e.pacing import Pacing
-from mirrorcap_tools.e2e.stack import E2E_TAG, RefusedToRun
+from mirrorcap_tools.e2e.stack import E2E_TAG, RefusedToRun, aws_client
 
 # The standard Amazon Linux 2023 AMI, from AWS's public SSM parameter (the collector uses the same family).
 IMAGE_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{architecture}"
@@ -35,7 +35,7 @@ class SourceInstance:
 
 def subnet_vpc(session: boto3.session.Session, subnet_id: str) -> str:
     try:
-        subnets = session.client("ec2").describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+        subnets = aws_client(session, "ec2").describe_subnets(SubnetIds=[subnet_id])["Subnets"]
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"):
             raise RefusedToRun(
@@ -62,7 +62,7 @@ def _tags(run: str, name: str) -> list[dict[str, str]]:
 
 def create_security_group(session: boto3.session.Session, subnet_id: str, run: str) -> str:
     """No inbound rule (nothing needs to reach the source); the default egress lets it reach S3."""
-    return session.client("ec2").create_security_group(
+    return aws_client(session, "ec2").create_security_group(
         GroupName=f"{run}-source",
         Description=f"mirrorcap e2e {run}: throwaway capture source, no inbound",
         VpcId=subnet_vpc(session, subnet_id),
@@ -73,12 +73,11 @@ def create_security_group(session: boto3.session.Session, subnet_id: str, run: s
 def launch_source(
     session: boto3.session.Session, subnet_id: str, group_id: str, instance_type: str, run: str
 ) -> SourceInstance:
-    ec2 = session.client("ec2")
+    ec2 = aws_client(session, "ec2")
     types = ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
     architecture = "arm64" if "arm64" in types[0]["ProcessorInfo"]["SupportedArchitectures"] else "x86_64"
-    image_id = session.client("ssm").get_parameter(Name=IMAGE_PARAMETER.format(architecture=architecture))["Parameter"][
-        "Value"
-    ]
+    parameter = IMAGE_PARAMETER.format(architecture=architecture)
+    image_id = aws_client(session, "ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
     tags = _tags(run, f"{run}-source")
     instance = ec2.run_instances(
         ImageId=image_id,
@@ -107,7 +106,7 @@ def instance_state(ec2: Any, instance_id: str) -> str:
 
 
 def wait_running(session: boto3.session.Session, instance_id: str, pacing: Pacing) -> None:
-    ec2 = session.client("ec2")
+    ec2 = aws_client(session, "ec2")
 
     def running() -> bool | None:
         state = instance_state(ec2, instance_id)
@@ -120,7 +119,7 @@ def wait_running(session: boto3.session.Session, instance_id: str, pacing: Pacin
 
 def terminate_source(session: boto3.session.Session, instance_id: str, pacing: Pacing) -> str:
     """Terminate and wait until terminated: its security group cannot be deleted before (DependencyViolation)."""
-    ec2 = session.client("ec2")
+    ec2 = aws_client(session, "ec2")
     ec2.terminate_instances(InstanceIds=[instance_id])
     pacing.wait_for(
         f"source instance {instance_id} to terminate",
@@ -132,7 +131,7 @@ def terminate_source(session: boto3.session.Session, instance_id: str, pacing: P
 
 def delete_security_group(session: boto3.session.Session, group_id: str) -> str:
     try:
-        session.client("ec2").delete_security_group(GroupId=group_id)
+        aws_client(session, "ec2").delete_security_group(GroupId=group_id)
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "InvalidGroup.NotFound":
             raise

@@ -56,6 +56,12 @@ class StackProvider(Protocol):
         ...
 
 
+def aws_client(session: boto3.session.Session, service: str) -> Any:
+    """A client of the run's session, untyped on purpose: the run reads AWS's answers as plain dicts, and
+    boto3-stubs' literal-typed requests would make every tag list and filter restate its TypedDict."""
+    return session.client(service)  # type: ignore[call-overload]
+
+
 def _run_logged(command: list[str], cwd: Path, log: Callable[[str], None]) -> None:
     log("$ " + " ".join(command))
     subprocess.run(command, cwd=cwd, check=True)
@@ -98,7 +104,7 @@ class SamStacks:
         return read_stack(session, stack_name)
 
     def delete(self, session: boto3.session.Session, stack_name: str, *, keep_bucket: bool) -> str:
-        cloudformation = session.client("cloudformation")
+        cloudformation = aws_client(session, "cloudformation")
         try:
             resources = cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
         except ClientError as exc:
@@ -115,7 +121,7 @@ class SamStacks:
         if done != "DELETE_COMPLETE":
             raise RuntimeError(f"stack {stack_name} ended {done}: see its events in the CloudFormation console")
         # Lambda creates each function's log group on its first invocation, outside the stack.
-        logs = session.client("logs")
+        logs = aws_client(session, "logs")
         for name in functions:
             try:
                 logs.delete_log_group(logGroupName=f"/aws/lambda/{name}")
@@ -133,14 +139,15 @@ def _delete_and_wait(cloudformation: Any, stack_name: str, retain: list[str]) ->
             StackName=stack_name, WaiterConfig={"Delay": 15, "MaxAttempts": 80}
         )
     except WaiterError as exc:
-        return str(exc.last_response.get("Stacks", [{}])[0].get("StackStatus", exc))
+        last: Any = exc.last_response or {}  # the DescribeStacks answer that ended the wait
+        return str((last.get("Stacks") or [{}])[0].get("StackStatus", exc))
     return "DELETE_COMPLETE"
 
 
 def refuse_foreign_stack(session: boto3.session.Session, stack_name: str) -> None:
     """Never deploy over (and later delete) a stack that an e2e run did not make."""
     try:
-        stacks = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+        stacks = aws_client(session, "cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as exc:
         if "does not exist" in str(exc):
             return
@@ -154,7 +161,7 @@ def refuse_foreign_stack(session: boto3.session.Session, stack_name: str) -> Non
 
 
 def read_stack(session: boto3.session.Session, stack_name: str) -> DeployedStack:
-    cloudformation = session.client("cloudformation")
+    cloudformation = aws_client(session, "cloudformation")
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
     resources = cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
@@ -174,7 +181,7 @@ def read_stack(session: boto3.session.Session, stack_name: str) -> DeployedStack
 def delete_capture_objects(session: boto3.session.Session, bucket: str, prefix: str) -> int:
     """Delete every version and delete marker under `prefix` (the bucket is versioned: deleting the
     current objects alone would leave their versions, and the bucket could still not be deleted)."""
-    s3 = session.client("s3")
+    s3 = aws_client(session, "s3")
     deleted = 0
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
         batch = [
