@@ -188,7 +188,7 @@ def _start_capture(
     document = {"instance_id": source.instance_id, "duration_seconds": options.capture_seconds}
     return aws_client(session, "stepfunctions").start_execution(
         stateMachineArn=stack.state_machine_arn,
-        name=f"{options.stack_name}-{secrets.token_hex(4)}",
+        name=f"{options.stack_name[:71]}-{secrets.token_hex(4)}",  # execution names: at most 80 characters
         input=json.dumps(document),
     )["executionArn"]
 
