@@ -125,6 +125,7 @@ class TrafficMirroringRules:
         backend = response.ec2_backend
         if operation == "create_traffic_mirror_filter_rule":
             return self._create_rule(response)
+        assert original is not None, operation  # only the rule create is replaced rather than wrapped
         if operation == "create_traffic_mirror_filter":
             self._check_account_quota(backend.traffic_mirror_filters, "filter")
             result = original(response)
@@ -143,7 +144,6 @@ class TrafficMirroringRules:
                 backend.traffic_mirror_sessions[session["TrafficMirrorSessionId"]].virtual_network_id = vni
                 session["VirtualNetworkId"] = vni
             return result
-        assert original is not None
         return original(response)
 
     def _check_account_quota(self, existing: dict, kind: str) -> None:
