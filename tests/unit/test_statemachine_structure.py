@@ -305,7 +305,11 @@ def paths_in(reference: str) -> list[str]:
     return [reference]
 
 
-def shape_of_template(template: Any, data: Shape, reads: list[tuple[str, str]], where: str) -> Shape:
+# (where in the state, the path read, its presence in the data it is read from)
+Reads = list[tuple[str, str, str]]
+
+
+def shape_of_template(template: Any, data: Shape, reads: Reads, where: str) -> Shape:
     """What a Parameters / ResultSelector template builds from `data`; each `.$` path it reads is noted."""
     if isinstance(template, list):
         return ANYTHING
@@ -315,7 +319,7 @@ def shape_of_template(template: Any, data: Shape, reads: list[tuple[str, str]], 
     for key, value in template.items():
         if key.endswith(".$"):
             read = paths_in(value)
-            reads += [(where, path) for path in read]
+            reads += [(where, path, presence(data, path)) for path in read]
             built = lookup(data, value) if read == [value] else (SCALAR if read else ANYTHING)
             # If the path is missing the state fails (and that read is reported): past it, the field is there.
             fields.append((key[:-2], ALWAYS, built))
@@ -419,12 +423,14 @@ def analyse(states: dict, start: str, start_input: Shape = ANYTHING, flow: DataF
 
 def transitions(name: str, state: dict, raw_input: Shape, flow: DataFlow) -> list[tuple[str, Shape]]:
     """(next state, its input) for every way out of `state` given this input; records what it reads."""
-    reads: list[tuple[str, str]] = []
+    reads: Reads = []
     kind = state["Type"]
-    reads += [("InputPath", state["InputPath"])] if state.get("InputPath") else []
+    reads += (
+        [("InputPath", state["InputPath"], presence(raw_input, state["InputPath"]))] if state.get("InputPath") else []
+    )
     data = lookup(raw_input, state["InputPath"]) if state.get("InputPath") else raw_input
     for key in ("SecondsPath", "TimestampPath", "ErrorPath", "CausePath", "ItemsPath"):
-        reads += [(key, path) for path in paths_in(state.get(key, "$$"))]
+        reads += [(key, path, presence(data, path)) for path in paths_in(state.get(key, "$$"))]
     out: list[tuple[str, Shape]] = []
 
     if kind == "Choice":
@@ -450,9 +456,9 @@ def transitions(name: str, state: dict, raw_input: Shape, flow: DataFlow) -> lis
             result = ANYTHING
         if "ResultSelector" in state:
             result = shape_of_template(state["ResultSelector"], result, reads, "ResultSelector")
-        output = with_result(state, data if kind != "Pass" else raw_input, result)
+        output = with_result(state, raw_input, result)  # ResultPath places the result into the raw input
         if state.get("OutputPath"):
-            reads.append(("OutputPath", state["OutputPath"]))
+            reads.append(("OutputPath", state["OutputPath"], presence(output, state["OutputPath"])))
             output = lookup(output, state["OutputPath"])
         out += [(state["Next"], output)] if "Next" in state else []
         for catch in state.get("Catch", []):
@@ -460,9 +466,9 @@ def transitions(name: str, state: dict, raw_input: Shape, flow: DataFlow) -> lis
     elif kind == "Wait":
         out.append((state["Next"], raw_input))
 
-    for where, path in reads:
-        if presence(raw_input if where != "ResultSelector" else ANYTHING, path) != ALWAYS and where != "ResultSelector":
-            flow.read_problems.add(f"{name}: {where} reads {path} ({presence(raw_input, path)})")
+    flow.read_problems.update(
+        f"{name}: {where} reads {path} ({found})" for where, path, found in reads if found != ALWAYS
+    )
     return out
 
 
