@@ -6,13 +6,23 @@ SAM_VENV := .venv-sam
 STAMP := $(VENV)/.installed
 
 CHECKOV_VENV := .venv-checkov
+CFNLINT_VENV := .venv-cfnlint
+ASL_TOOLS := tools/asl
+LAYER_PINS := layers/mirrorcap/requirements.txt
+# Where the code lives, for the linters and the type checker.
+LINT_PATHS := layers functions tools tests bench scripts
+TYPECHECK_PATHS := layers/mirrorcap/mirrorcap tools/mirrorcap_tools
 
-.PHONY: demo test lint validate build scan bench clean
+.PHONY: demo test unit lint typecheck asl cfnlint validate build scan bench clean
 
-$(STAMP): pyproject.toml layers/mirrorcap/pyproject.toml
+# The layer's pins are constraints for the whole venv, so tests run against the pydantic, powertools and
+# numpy the Lambda layer ships, not whatever the dev extras would resolve to. pip refuses extras in a
+# constraints file (`aws-lambda-powertools[tracer]==...`), hence the copy without them.
+$(STAMP): pyproject.toml layers/mirrorcap/pyproject.toml $(LAYER_PINS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e layers/mirrorcap -e '.[dev]'
+	sed -e 's/\[[^]]*\]//' $(LAYER_PINS) > $(VENV)/layer-constraints.txt
+	$(VENV)/bin/pip install --quiet -c $(VENV)/layer-constraints.txt -e layers/mirrorcap -e '.[dev]'
 	touch $(STAMP)
 
 $(SAM_VENV)/bin/sam:
@@ -28,8 +38,40 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
+## unit: the fast tier (models, pure logic, ASL structure)
+unit: $(STAMP)
+	$(VENV)/bin/python -m pytest tests/unit
+
+## lint: ruff's checks and its formatting, without changing anything
 lint: $(STAMP)
-	$(VENV)/bin/ruff check layers functions tools tests bench
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+## typecheck: mypy (with boto3's type stubs) over the layer package and the tools
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy $(TYPECHECK_PATHS)
+
+$(ASL_TOOLS)/node_modules/.package-lock.json: $(ASL_TOOLS)/package.json $(ASL_TOOLS)/package-lock.json
+	npm ci --prefix $(ASL_TOOLS) --no-audit --no-fund
+	touch $@
+
+## asl: asl-validator (pinned in tools/asl/package.json) over the definition with its substitutions filled in
+asl: $(STAMP) $(ASL_TOOLS)/node_modules/.package-lock.json
+	$(VENV)/bin/python $(ASL_TOOLS)/render_definition.py > $(ASL_TOOLS)/node_modules/capture.asl.rendered.json
+	$(ASL_TOOLS)/node_modules/.bin/asl-validator --json-path $(ASL_TOOLS)/node_modules/capture.asl.rendered.json
+
+# cfn-lint 1.53.3 is the last release that applies the SAM transform itself (later ones lint SAM resources
+# against SAM's schema instead); its aws-sam-translator is pinned with it.
+$(CFNLINT_VENV)/bin/cfn-lint:
+	$(PYTHON) -m venv $(CFNLINT_VENV)
+	$(CFNLINT_VENV)/bin/pip install --quiet --upgrade pip
+	$(CFNLINT_VENV)/bin/pip install --quiet 'cfn-lint==1.53.3' 'aws-sam-translator==1.115.0'
+
+## cfnlint: cfn-lint over template.yaml, then over its SAM expansion (where it also checks IAM action names)
+cfnlint: $(CFNLINT_VENV)/bin/cfn-lint
+	$(CFNLINT_VENV)/bin/cfn-lint template.yaml
+	$(CFNLINT_VENV)/bin/python tools/cfnlint/expand_template.py template.yaml $(CFNLINT_VENV)/template.expanded.json
+	$(CFNLINT_VENV)/bin/cfn-lint $(CFNLINT_VENV)/template.expanded.json
 
 ## validate: SAM's own template checks, in a venv of their own (aws-sam-cli pins its own pydantic)
 validate: $(SAM_VENV)/bin/sam
@@ -55,7 +97,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam demo-output .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(CFNLINT_VENV) $(ASL_TOOLS)/node_modules .aws-sam demo-output .pytest_cache
 
 # --- sam build: BuildMethod makefile (ContextPath .) --------------------------------------------------
 # SAM runs these from the resource's CodeUri with ARTIFACTS_DIR set. Wheels are fetched for the Lambda
@@ -79,3 +121,14 @@ FUNCTIONS := ResolveRequestFunction FanOutFunction LockSourceFunction LaunchColl
 	ReportCaptureFunction SweepOrphansFunction
 $(addprefix build-,$(FUNCTIONS)):
 	cp app.py "$(ARTIFACTS_DIR)/"
+
+# --- make e2e: the opt-in test against a real AWS account (docs/e2e.md). Never in CI: it deploys and pays. ---
+## e2e: deploy, capture a throwaway instance for 60 s, check, delete it all (make e2e SUBNET_ID=subnet-... [AWS_REGION=..] [AWS_PROFILE=..] [E2E_ARGS="--keep-stack"])
+E2E_FLAGS = --subnet-id "$(SUBNET_ID)" $(if $(AWS_REGION),--region "$(AWS_REGION)") \
+	$(if $(AWS_PROFILE),--profile "$(AWS_PROFILE)") $(E2E_ARGS)
+.PHONY: e2e
+e2e: $(STAMP)
+	@# Refuse (no subnet, no credentials, a stack that is not ours) before installing the SAM CLI.
+	$(VENV)/bin/python -m mirrorcap_tools.e2e --preflight $(E2E_FLAGS)
+	$(MAKE) --no-print-directory $(SAM_VENV)/bin/sam
+	$(VENV)/bin/python -m mirrorcap_tools.e2e --sam $(SAM_VENV)/bin/sam $(E2E_FLAGS)

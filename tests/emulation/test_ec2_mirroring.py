@@ -4,7 +4,10 @@ quotas, ranges and the checks made when a session is created, each with AWS's er
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import ClientError
 from mirrorcap_tools.emulation import ec2_mirroring
+from moto.ec2.models.instance_types import INSTANCE_TYPES
+from source_instance_types import SOURCE_TYPES
 
 # --- filter rules ------------------------------------------------------------------------------------------
 
@@ -347,25 +350,42 @@ def test_a_session_on_an_unknown_resource_is_not_found(mirror, error_code, argum
     assert error_code(mirror.session, **arguments) == code
 
 
-@pytest.mark.parametrize(
-    ("instance_type", "arm"),
-    [("t2.micro", False), ("m7g.large", True), ("c6i.large", False), ("r7i.large", False), ("m5.metal", False)],
-)
-def test_a_source_on_an_unsupported_instance_type_is_refused(
-    mirror, launch, boot, error_code, instance_type, arm
+def test_moto_describes_the_table_s_instance_types_as_the_table_does() -> None:
+    # The emulation feeds the preflight's rule with moto's copy of DescribeInstanceTypes: if a moto upgrade
+    # changed a type's hypervisor or bare-metal flag, the emulation would answer differently from the table.
+    described = {
+        s.instance_type: (
+            INSTANCE_TYPES[s.instance_type].get("Hypervisor"),
+            bool(INSTANCE_TYPES[s.instance_type].get("BareMetal")),
+            "arm64" in INSTANCE_TYPES[s.instance_type]["ProcessorInfo"]["SupportedArchitectures"],
+        )
+        for s in SOURCE_TYPES
+    }
+
+    assert described == {s.instance_type: (s.hypervisor, s.bare_metal, s.arm) for s in SOURCE_TYPES}
+
+
+def test_a_session_from_each_instance_type_is_refused_exactly_when_the_preflight_refuses_it(
+    mirror, launch, boot, error_code
 ) -> None:
-    source = launch(instance_type, arm=arm)
+    """Every type of the shared table as a source: AWS's answer to CreateTrafficMirrorSession, as emulated."""
+    sources = {s.instance_type: launch(s.instance_type, arm=s.arm) for s in SOURCE_TYPES}
     boot()
 
-    assert error_code(mirror.session, NetworkInterfaceId=source.eni_id) == "NetworkInterfaceNotSupported"
+    answers = {}
+    for instance_type, source in sources.items():
+        try:
+            session = mirror.session(NetworkInterfaceId=source.eni_id)
+        except ClientError as exc:
+            answers[instance_type] = exc.response["Error"]["Code"]
+        else:
+            answers[instance_type] = "accepted"
+            # One target takes 10 sources: free the place for the next type.
+            mirror.ec2.delete_traffic_mirror_session(TrafficMirrorSessionId=session["TrafficMirrorSessionId"])
 
-
-@pytest.mark.parametrize(("instance_type", "arm"), [("m5.large", False), ("c5n.xlarge", False), ("m6g.large", True)])
-def test_a_source_on_a_supported_nitro_instance_type_is_accepted(mirror, launch, boot, instance_type, arm) -> None:
-    source = launch(instance_type, arm=arm)
-    boot()
-
-    assert mirror.session(NetworkInterfaceId=source.eni_id)["NetworkInterfaceId"] == source.eni_id
+    assert answers == {
+        s.instance_type: "accepted" if s.supported else "NetworkInterfaceNotSupported" for s in SOURCE_TYPES
+    }
 
 
 @pytest.mark.offline_aws(boot_seconds=5000)  # half a real second of `pending`

@@ -1,8 +1,9 @@
 """Traffic Mirroring as AWS enforces it, where moto 5.2.5 does not.
 
 moto has no filter rules, no network services, no filter or target deletes, ignores ClientToken and
-checks nothing when a session is created. This adds those calls and the rules of DESIGN.md (quotas,
-ranges, in-use and not-found errors), each failing with AWS's own error code.
+checks nothing when a session is created. This adds those calls and AWS's rules (quotas, ranges, source
+instance types, in-use and not-found errors; docs/aws-facts.md#traffic-mirroring), each failing with AWS's own
+error code.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mirrorcap.instance_support import unsupported_reason
 from moto.core.responses import ActionResult
+from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ec2.responses import EC2Response
 
 from mirrorcap_tools.emulation.ec2_lifecycle import InstanceLifecycle
@@ -30,31 +33,12 @@ VNIS = range(1, 16_777_216)
 PACKET_LENGTHS = range(1, 8501)
 PROTOCOLS = range(0, 256)
 
-# Instance families that cannot be mirror sources (DESIGN.md); AWS answers NetworkInterfaceNotSupported.
-_UNSUPPORTED_PREFIXES = (
-    "t2.",
-    "m6a.",
-    "m6i.",
-    "m7",
-    "m8g.",
-    "c6a.",
-    "c6i.",
-    "c7",
-    "c8g.",
-    "r6a.",
-    "r6i.",
-    "r7",
-    "r8g.",
-    "x2",
-    "x8g.",
-    "i4",
-    "im4gn.",
-    "is4gen.",
-    "inf2.",
-    "p5",
-    "trn1",
-    "hpc",
-)
+
+def _source_refusal(instance_type: str) -> str | None:
+    """Why AWS refuses this type as a mirror source: the preflight's own rule (one list, never two), fed with
+    moto's copy of DescribeInstanceTypes' Hypervisor and BareMetal for the type."""
+    facts = INSTANCE_TYPES.get(instance_type, {})
+    return unsupported_reason(instance_type, facts.get("Hypervisor"), bool(facts.get("BareMetal")))
 
 
 def _fail(code: str, message: str) -> AwsError:
@@ -141,6 +125,7 @@ class TrafficMirroringRules:
         backend = response.ec2_backend
         if operation == "create_traffic_mirror_filter_rule":
             return self._create_rule(response)
+        assert original is not None, operation  # only the rule create is replaced rather than wrapped
         if operation == "create_traffic_mirror_filter":
             self._check_account_quota(backend.traffic_mirror_filters, "filter")
             result = original(response)
@@ -159,7 +144,6 @@ class TrafficMirroringRules:
                 backend.traffic_mirror_sessions[session["TrafficMirrorSessionId"]].virtual_network_id = vni
                 session["VirtualNetworkId"] = vni
             return result
-        assert original is not None
         return original(response)
 
     def _check_account_quota(self, existing: dict, kind: str) -> None:
@@ -225,9 +209,7 @@ class TrafficMirroringRules:
                 "InterfaceInUseByTrafficMirrorTarget", f"Network interface {interface_id} is a traffic mirror target."
             )
         source = getattr(interface, "instance", None)
-        if source is not None and (
-            source.instance_type.startswith(_UNSUPPORTED_PREFIXES) or ".metal" in source.instance_type
-        ):
+        if source is not None and _source_refusal(source.instance_type):
             raise _fail(
                 "NetworkInterfaceNotSupported",
                 f"Network interface {interface_id} ({source.instance_type}) is not supported for traffic mirroring.",
@@ -394,7 +376,8 @@ class TrafficMirroringRules:
 
 
 def _require_running(instance: Any) -> None:
-    """The target's instance must run. AWS does not document the error (DESIGN.md: never get here: wait)."""
+    """The target's instance must run. AWS does not document this error (docs/aws-facts.md#traffic-mirroring-errors):
+    the workflow never gets here, it waits for `running` first; the code here is a guess."""
     if instance is not None and instance._state.name != "running":
         raise _fail("IncorrectInstanceState", f"The instance {instance.id} is {instance._state.name}, not running.")
 

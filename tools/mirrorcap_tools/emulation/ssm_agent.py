@@ -16,7 +16,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from moto.core.responses import ActionResult
 from moto.ec2.models import ec2_backends
@@ -116,7 +116,8 @@ class SsmAgents:
 
         def listed(response: SimpleSystemManagerResponse) -> ActionResult:
             result = list_commands(response)
-            for command in result.result["Commands"]:
+            # moto types an action's result as object; ListCommands' is the response dict.
+            for command in cast(dict[str, Any], result.result)["Commands"]:
                 runs = [run for (cid, _), run in agents._runs.items() if cid == command["CommandId"]]
                 if runs:
                     command["Status"] = _overall([agents._status(run).status for run in runs])

@@ -17,7 +17,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mirrorcap.collector.command import HEREDOC_END, grant_path
-from mirrorcap.collector.manifest import MANIFEST_NAME, CaptureExit, CaptureManifest, summarize_pcap_file
+from mirrorcap.collector.manifest import (
+    MANIFEST_NAME,
+    CaptureExit,
+    CaptureManifest,
+    CaptureStatus,
+    summarize_pcap_file,
+)
 from mirrorcap.naming import TAG_CAPTURE_SECONDS, capture_prefix, vni_for
 from mirrorcap.runtime import now
 from moto.s3.models import s3_backends
@@ -107,7 +113,7 @@ class SampleCaptureCollector:
         capture_id: str,
         started: datetime,
         uploaded_at: datetime,
-        status: str = "complete",
+        status: CaptureStatus = "complete",
         exit_code: int = 0,
     ) -> None:
         if not self.sample.is_file():

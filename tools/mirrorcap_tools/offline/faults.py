@@ -60,7 +60,8 @@ class FaultPlan:
                 self.injected.append(f"{fault.operation}={fault.code}")
             raise ClientError(
                 {"Error": {"Code": fault.code, "Message": f"{fault.code} (injected by the offline fault plan)"},
-                 "ResponseMetadata": {"HTTPStatusCode": 400}},
+                 "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "offline-fault", "HostId": "",
+                                      "HTTPHeaders": {}, "RetryAttempts": 0}},
                 fault.operation,
             )  # fmt: skip
 

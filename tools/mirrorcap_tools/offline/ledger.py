@@ -33,10 +33,14 @@ class ResourceLedger:
         self._lock = threading.Lock()
         self.created: list[tuple[str, str]] = []
         self.calls: set[tuple[str, str]] = set()  # (function, "service:Operation") as the API names them
+        # (function, "ec2:Operation", resource type, tags): the tags each EC2 create asked for, so the IAM
+        # check simulates its aws:RequestTag conditions with what the code really sends.
+        self.tag_specifications: list[tuple[str, str, str, dict[str, str]]] = []
 
     def register(self, session: boto3.session.Session) -> None:
         session.events.register("after-call.ec2", self._after_call)
         session.events.register("before-call", self._before_call)
+        session.events.register("before-parameter-build.ec2", self._tags_requested)
         session.events.register("before-parameter-build.dynamodb.PutItem", self._lock_requested)
         session.events.register("after-call.dynamodb.PutItem", self._lock_written)
 
@@ -48,6 +52,15 @@ class ResourceLedger:
             with self._lock:
                 if ("lock", context["mirrorcap_lock"]) not in self.created:
                     self.created.append(("lock", context["mirrorcap_lock"]))
+
+    def _tags_requested(self, params: dict, model: Any, **_: Any) -> None:
+        function = current_function.get()
+        if not function:
+            return
+        with self._lock:
+            for spec in params.get("TagSpecifications", []):
+                tags = {tag["Key"]: tag["Value"] for tag in spec.get("Tags", [])}
+                self.tag_specifications.append((function, f"ec2:{model.name}", spec["ResourceType"], tags))
 
     def _before_call(self, model: Any, **_: Any) -> None:
         function = current_function.get()

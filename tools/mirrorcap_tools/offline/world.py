@@ -64,7 +64,8 @@ class OfflineWorld:
     baseline: set[str]  # resource ids that existed before any capture ran
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.aws.region)
+        # Any service by name, for tests: boto3's stubs type a client only for a literal service name.
+        return boto3.client(service, region_name=self.aws.region)  # type: ignore[call-overload]
 
 
 def build_world(aws: OfflineAws, parameter_overrides: dict[str, str] | None = None) -> OfflineWorld:

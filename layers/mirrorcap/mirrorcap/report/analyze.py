@@ -394,8 +394,8 @@ class CaptureAnalyzer:
             by_host[host] += count
         errors: Counter[tuple[int, str, str, str]] = Counter()
         for (status, request_id), count in http.errors.items():
-            key = http.key(request_id) if request_id != OTHER_REQUEST and request_id >= 0 else None
-            errors[(status, key.method, key.host, key.path) if key else (status, "", "", "")] += count
+            request = http.key(request_id) if request_id != OTHER_REQUEST and request_id >= 0 else None
+            errors[(status, request.method, request.host, request.path) if request else (status, "", "", "")] += count
         return HttpSummary(
             requests=sum(by_request.values()) + other,
             responses=http.responses,

@@ -98,7 +98,7 @@ def _write_inner_frames(out: BinaryIO, decoded: Decoded, nanoseconds: bool) -> i
     region = decoded.buf[base : int(source_start[-1] + length[-1])]
     wanted = _ranges_mask(len(region), source_start - base, source_start - base + length)
     output[~is_header] = region[wanted]
-    out.write(output)
+    out.write(output.data)  # the array's buffer (a memoryview), not a copy
     return len(chosen)
 
 

@@ -321,7 +321,7 @@ def _link_layer(
     types = np.unique(linktype, return_counts=True)[0]
     for value in types:
         selector = slice(None) if len(types) == 1 else linktype == value
-        part = frames if len(types) == 1 else frames.subset(selector)
+        part = frames if isinstance(selector, slice) else frames.subset(selector)
         found = _one_link_type(part, int(value))
         if found is None:
             malformed[selector] = np.where(

@@ -7,7 +7,6 @@ variable-length label sequence) is read in Python, for queries and for failed re
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable
 
 import numpy as np
 
@@ -71,8 +70,8 @@ class DnsAnalyzer:
         self.queries = 0
         self.responses = 0
         self.by_rcode: Counter[str] = Counter()
-        self._questions = BoundedCounter()  # wire question -> queries
-        self._failures = BoundedCounter()  # (wire question, rcode) -> responses
+        self._questions: BoundedCounter[bytes] = BoundedCounter()  # wire question -> queries
+        self._failures: BoundedCounter[tuple[bytes, int]] = BoundedCounter()  # (wire question, rcode) -> responses
 
     def add(self, decoded: Decoded) -> None:
         port = np.flatnonzero((decoded.sport == DNS_PORT) | (decoded.dport == DNS_PORT))  # few: tested first
@@ -100,7 +99,7 @@ class DnsAnalyzer:
         query = ~is_response & has_question
         self._questions.update(_question_counts(decoded.raw, start[query], end[query]))
         failed = is_response & has_question & (rcode != 0)
-        self._failures.update(_question_counts(decoded.raw, start[failed], end[failed], rcode[failed]))
+        self._failures.update(_failure_counts(decoded.raw, start[failed], end[failed], rcode[failed]))
 
     def queries_by_name(self) -> tuple[Counter[tuple[str, str]], int]:
         """((name, type) -> queries, queries whose question could not be decoded or that were first
@@ -123,20 +122,34 @@ class DnsAnalyzer:
         return named
 
 
-def _question_counts(
-    raw: RawBytes, starts: np.ndarray, ends: np.ndarray, rcodes: np.ndarray | None = None
-) -> list[tuple[Hashable, int]]:
-    """(key, messages) pairs, keys in the order they first come (a key may come more than once). A
-    message's key is the wire bytes of its first question (the name up to its root label, and the
-    type), paired with its response code when `rcodes` are given."""
+def _question_counts(raw: RawBytes, starts: np.ndarray, ends: np.ndarray) -> list[tuple[bytes, int]]:
+    """(question, messages) pairs, questions in the order they first come (one may come more than once).
+    A message's question is the wire bytes of its first question (the name up to its root label, and the
+    type)."""
+    questions, _rows, counts = _counted_questions(raw, starts, ends, None)
+    return list(zip(questions, counts, strict=True))
+
+
+def _failure_counts(
+    raw: RawBytes, starts: np.ndarray, ends: np.ndarray, rcodes: np.ndarray
+) -> list[tuple[tuple[bytes, int], int]]:
+    """As _question_counts, each question paired with the response code of its messages."""
+    questions, rows, counts = _counted_questions(raw, starts, ends, rcodes)
+    return list(zip(zip(questions, rcodes[rows].tolist(), strict=True), counts, strict=True))
+
+
+def _counted_questions(
+    raw: RawBytes, starts: np.ndarray, ends: np.ndarray, rcodes: np.ndarray | None
+) -> tuple[list[bytes], np.ndarray, list[int]]:
+    """(question, a message that has it, messages) per run of alike messages (their response codes
+    alike too when given)."""
     grouped = _grouped_questions(raw, starts, ends, rcodes) if len(starts) >= MIN_GROUPED_QUESTIONS else None
     if grouped is None:
         questions = [_question(raw, start, end) for start, end in zip(starts.tolist(), ends.tolist(), strict=True)]
         rows, counts = np.arange(len(starts)), [1] * len(starts)
     else:
         questions, rows, counts = grouped
-    keys = questions if rcodes is None else list(zip(questions, rcodes[rows].tolist(), strict=True))
-    return list(zip(keys, counts, strict=True))
+    return questions, rows, counts
 
 
 def _grouped_questions(

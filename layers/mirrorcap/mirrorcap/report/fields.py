@@ -81,7 +81,7 @@ def gather_address(buf: np.ndarray, index: np.ndarray, width: int) -> tuple[np.n
 
 
 def group_by_bytes(
-    raw: RawBytes, starts: np.ndarray, lengths: np.ndarray, width: int, extra: list[np.ndarray] = ()
+    raw: RawBytes, starts: np.ndarray, lengths: np.ndarray, width: int, extra: Sequence[np.ndarray] = ()
 ) -> tuple[np.ndarray, np.ndarray]:
     """(first row of each group, group of each row) for byte strings raw[start:start + length] cut to
     `width` bytes, with any `extra` integer columns: rows are in one group when all of those are equal.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -163,6 +164,10 @@ def _grown(array: np.ndarray, used: int, shape: tuple[int, ...]) -> np.ndarray:
 
 class _Columns:
     """Named numpy arrays that grow together, one row per id."""
+
+    if TYPE_CHECKING:
+        # The columns are attributes named by __init__'s keywords: to the type checker, any is an array.
+        def __getattr__(self, name: str) -> np.ndarray: ...
 
     def __init__(self, **fill_values: tuple[type, object]) -> None:
         self._fill = fill_values

@@ -13,13 +13,14 @@ process (see `readahead`) reads into a few shared slots in turn instead, and get
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import struct
 from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -200,17 +201,18 @@ def capture_bytes(path: str | os.PathLike[str]) -> int:
         return 0
 
 
-def _open_stream(path: Path) -> tuple[BinaryIO, bytes]:
+def _open_stream(path: Path) -> tuple[io.BufferedIOBase, bytes]:
     name = str(path)
     try:
-        stream: BinaryIO = open(path, "rb")  # the reader owns it and closes it
+        # Buffered streams, both: _ChunkBuffer reads into its buffer with readinto.
+        stream: io.BufferedIOBase = open(path, "rb")  # the reader owns it and closes it
     except OSError as error:
         raise UnreadableCapture(name, f"cannot open: {error.strerror or error}") from error
     try:
         head = stream.read(PCAP_HEADER_BYTES)
         if head[:2] == GZIP_MAGIC:
             stream.close()
-            stream = gzip.open(path, "rb")  # type: ignore[assignment]
+            stream = gzip.GzipFile(path, "rb")
             head = stream.read(PCAP_HEADER_BYTES)
     except (OSError, EOFError) as error:
         stream.close()
@@ -236,7 +238,9 @@ class _ChunkBuffer:
     """A buffer refilled from a stream; the unconsumed tail (a partial record) moves to the front, or,
     reading ahead, to the front of the next free slot."""
 
-    def __init__(self, stream: BinaryIO, chunk_bytes: int, pending: bytes, slots: ChildSlots | None = None) -> None:
+    def __init__(
+        self, stream: io.BufferedIOBase, chunk_bytes: int, pending: bytes, slots: ChildSlots | None = None
+    ) -> None:
         self._stream = stream
         self._slots = slots
         self._capacity = max(chunk_bytes, len(pending))  # how much is read before each walk
@@ -305,7 +309,7 @@ class _ClassicWalker:
             link_types={self._linktype},
         )
 
-    def walk(self, buf: bytearray, limit: int) -> _Walk:
+    def walk(self, buf: RawBytes, limit: int) -> _Walk:
         offset = 0
         if not self._started:
             if limit < PCAP_HEADER_BYTES:
@@ -326,7 +330,7 @@ class _ClassicWalker:
             return _Walk(starts[:-1], int(starts[-1]), next_size=int(steps[-1]))
         return _Walk(starts, offset)
 
-    def _chain(self, buf: bytearray, offset: int, limit: int) -> tuple[np.ndarray | list[int], int]:
+    def _chain(self, buf: RawBytes, offset: int, limit: int) -> tuple[np.ndarray | list[int], int]:
         """(offset of every record header that starts at or before limit - 16, offset after the last one),
         following each header's captured length from `offset`, exactly as a sequential walk would: by
         the lockstep walk, else the candidate walk, else one record at a time."""
@@ -336,7 +340,7 @@ class _ClassicWalker:
         walked = self.lockstep_walk(buf, offset, last_header)
         return walked if walked is not None else self._candidate_walk(buf, offset, limit)
 
-    def _plausible(self, buf: bytearray, candidates: np.ndarray, seconds_near: int) -> tuple[np.ndarray, np.ndarray]:
+    def _plausible(self, buf: RawBytes, candidates: np.ndarray, seconds_near: int) -> tuple[np.ndarray, np.ndarray]:
         """(whether each candidate position holds a plausible record header, its captured length)."""
         fields = gather_bytes(buf, candidates, 16).view(self._endian + "u4")
         seconds, fraction, caplen, origlen = fields.T
@@ -348,7 +352,7 @@ class _ClassicWalker:
         )
         return plausible, caplen
 
-    def lockstep_walk(self, buf: bytearray, offset: int, last_header: int) -> tuple[np.ndarray, int] | None:
+    def lockstep_walk(self, buf: RawBytes, offset: int, last_header: int) -> tuple[np.ndarray, int] | None:
         """The chain walked from many places at once; None when those places do not join up.
 
         A walker starts at `offset`, and one more at the first plausible record header in the first
@@ -393,7 +397,7 @@ class _ClassicWalker:
         last = int(records[-1])
         return records, last + 16 + int(caplens[last])
 
-    def _candidate_walk(self, buf: bytearray, offset: int, limit: int) -> tuple[np.ndarray | list[int], int]:
+    def _candidate_walk(self, buf: RawBytes, offset: int, limit: int) -> tuple[np.ndarray | list[int], int]:
         """`_chain` from candidate record headers found by numpy: a byte position is a candidate when
         its timestamp is close to the first record's and its fields are plausible (a superset of the
         real headers, unless the timestamps jump or a header contradicts itself; a header that is not a
@@ -435,7 +439,7 @@ class _ClassicWalker:
                 break
         return (runs[0] if len(runs) == 1 else np.concatenate(runs)), offset
 
-    def _walk_records(self, buf: bytearray, offset: int, limit: int) -> tuple[list[int], int]:
+    def _walk_records(self, buf: RawBytes, offset: int, limit: int) -> tuple[list[int], int]:
         """The sequential walk: nothing in the loop but the length read and the step. Absurd lengths
         are caught afterwards, from the steps themselves."""
         unpack = self._uint32.unpack_from
@@ -504,7 +508,7 @@ class _PcapngWalker:
             timestamp_resolution="per interface",
         )
 
-    def walk(self, buf: bytearray, limit: int) -> _Walk:
+    def walk(self, buf: RawBytes, limit: int) -> _Walk:
         header = struct.Struct(self._endian + "II")
         records: list[int] = []
         offset = 0
@@ -531,7 +535,7 @@ class _PcapngWalker:
             offset += block_length
         return _Walk(np.asarray(records, dtype=np.int64), offset)
 
-    def _interface(self, buf: bytearray, offset: int, block_length: int) -> _Interface:
+    def _interface(self, buf: RawBytes, offset: int, block_length: int) -> _Interface:
         linktype = struct.unpack_from(self._endian + "H", buf, offset + 8)[0]
         self.info.link_types.add(linktype)
         binary, exponent, offset_seconds = False, 6, 0

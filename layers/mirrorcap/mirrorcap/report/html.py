@@ -151,7 +151,7 @@ def _timeline_chart(timeline: Timeline) -> tuple[str, dict[str, object]]:
     plot_height = height - margin["top"] - margin["bottom"]
     bins = len(timeline.packets)
     bin_width = plot_width / max(bins, 1)
-    data = {
+    data: dict[str, object] = {
         "startMs": timeline.start.timestamp() * 1000 if timeline.start else 0,
         "binSeconds": timeline.bin_seconds,
         "packets": timeline.packets,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mirrorcap.report.counting import MAX_DISTINCT_KEYS, distribution
+from mirrorcap.report.counting import MAX_DISTINCT_KEYS, DistributionStats, distribution
 from mirrorcap.report.decode import Decoded
 from mirrorcap.report.fields import RawBytes, Scratch, group_by_bytes
 from mirrorcap.report.flows import TcpPayloads
@@ -220,7 +220,7 @@ class HttpAnalyzer:
             if not response:
                 if waiting is None:
                     pending[flow] = (ts_ns, value)
-                elif type(waiting) is tuple:
+                elif isinstance(waiting, tuple):
                     pending[flow] = deque((waiting, (ts_ns, value)))
                 else:
                     waiting.append((ts_ns, value))
@@ -229,7 +229,7 @@ class HttpAnalyzer:
                 matched_ts.append(0)
                 matched_id.append(-1)
                 continue
-            if type(waiting) is tuple:
+            if isinstance(waiting, tuple):
                 del pending[flow]
                 request = waiting
             else:
@@ -267,7 +267,7 @@ class HttpAnalyzer:
     def unanswered_requests(self) -> int:
         return sum(len(waiting) if isinstance(waiting, deque) else 1 for waiting in self._pending.values())
 
-    def latency_by_class(self) -> dict[str, dict[str, float | int]]:
+    def latency_by_class(self) -> dict[str, DistributionStats]:
         if not self._latencies:
             return {}
         classes = np.concatenate([classes for classes, _latency in self._latencies])

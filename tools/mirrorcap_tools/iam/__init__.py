@@ -1,0 +1,1 @@
+"""Offline IAM check of template.yaml against AWS's Service Authorization Reference (docs/iam.md)."""

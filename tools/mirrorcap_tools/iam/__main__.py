@@ -1,0 +1,5 @@
+import sys
+
+from mirrorcap_tools.iam.check import main
+
+sys.exit(main())
