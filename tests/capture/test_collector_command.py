@@ -49,7 +49,7 @@ def _grant() -> UploadGrant:
         "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         "SessionToken": "IQoJb3JpZ2luX2VjEXAMPLE/+token==",
     }
-    s3 = AwsClients(boto3.session.Session(region_name="eu-central-1")).client_as("s3", credentials)
+    s3 = AwsClients(boto3.session.Session(region_name="eu-central-1")).s3_as(credentials)
     post = s3.generate_presigned_post(
         Bucket="mirrorcap-captures-123456789012", **post_request(f"captures/{CAPTURE_ID}/", 102_000_000)
     )

@@ -7,7 +7,8 @@ import pytest
 from botocore.exceptions import ClientError
 from mirrorcap_tools.emulation import ec2_mirroring
 from moto.ec2.models.instance_types import INSTANCE_TYPES
-from source_instance_types import SOURCE_TYPES
+
+from tests.support.source_instance_types import SOURCE_TYPES
 
 # --- filter rules ------------------------------------------------------------------------------------------
 

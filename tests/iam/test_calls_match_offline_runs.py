@@ -13,7 +13,8 @@ from mirrorcap_tools.iam.calls import CALLS, MIRRORCAP_TAGS, Call
 from mirrorcap_tools.offline import runner
 from mirrorcap_tools.offline.faults import Fault, FaultPlan
 from mirrorcap_tools.offline.ledger import ResourceLedger
-from samples import event_text
+
+from tests.support import event_text
 
 AMAZON_DNS_CAPTURE = (
     '{"instance_id": "i-0fedcba9876543210", "duration_seconds": 60,'

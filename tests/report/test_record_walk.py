@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mirrorcap.report import analyze_captures, formats, http, tokens
-from mirrorcap.report.formats import READ_SLACK, CaptureReader, _ClassicWalker
+from mirrorcap.report.formats import READ_SLACK, CaptureReader, ClassicWalker
 
 from tests.support.pcap_crafting import START, TcpConversation, encapsulate, http_exchange, known_records, write_pcap
 
@@ -33,7 +33,7 @@ def _records(endian: str, specs: list[tuple[int, int, int, bytes]]) -> bytes:
 
 
 def _both_walks(endian: str, body: bytes, limit: int) -> tuple[tuple, tuple]:
-    walker = _ClassicWalker("t.pcap", _file_header(endian))
+    walker = ClassicWalker("t.pcap", _file_header(endian))
     walker._started = True  # the body starts at a record header
     buf = bytearray(body[:limit]) + bytearray(READ_SLACK)
     vector = walker.walk(buf, limit)
@@ -133,7 +133,7 @@ def test_lockstep_walk_joins_up_or_gives_way(endian: str, false_start: bool) -> 
             if start > 10 * segment and start + 16 <= offset + 16 + caplen
         )
         body[at : at + 16] = _lookalike(endian, SECONDS)
-    walker = _ClassicWalker("t.pcap", _file_header(endian))
+    walker = ClassicWalker("t.pcap", _file_header(endian))
     walker._started = True
     buf = body + bytearray(READ_SLACK)
     lockstep = walker.lockstep_walk(buf, 0, len(body) - 16)

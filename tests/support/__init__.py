@@ -1,5 +1,4 @@
-"""Helpers shared by the test tiers: sample inputs and the offline speed-ups (`from tests.support import ...`).
-"""
+"""Helpers shared by the test tiers: sample inputs and the offline speed-ups (`from tests.support import ...`)."""
 
 from __future__ import annotations
 

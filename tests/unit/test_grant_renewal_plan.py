@@ -62,7 +62,9 @@ def run_window(clock: Clock, duration: int, **options) -> tuple[list[datetime], 
         assert clock.now <= command.grant_expires_at - timedelta(seconds=RENEW_AHEAD_SECONDS)
         renewals.append(clock.now)
         assert len(renewals) < 100, "the renewal loop does not end"
-        command = plan_next_wait(command.model_copy(update={"grant_expires_at": clock.now + timedelta(seconds=GRANT_SECONDS)}))
+        command = plan_next_wait(
+            command.model_copy(update={"grant_expires_at": clock.now + timedelta(seconds=GRANT_SECONDS)})
+        )
 
 
 @pytest.mark.parametrize("duration", [10, 300, 1800, 2600])

@@ -11,7 +11,8 @@ from mirrorcap.instance_support import (
     instance_family,
     unsupported_reason,
 )
-from source_instance_types import SOURCE_TYPES, SourceType
+
+from tests.support.source_instance_types import SOURCE_TYPES, SourceType
 
 
 @pytest.mark.parametrize("source", SOURCE_TYPES, ids=str)

@@ -6,6 +6,8 @@ import pytest
 from mirrorcap.models import CaptureFilter, ManualRequest
 from pydantic import ValidationError
 
+REQUEST = ("tmf-0123456789abcdef0", "mirrorcap test", "token")  # filter id, description, client token
+
 
 def test_default_filter_mirrors_everything_both_ways() -> None:
     rules = CaptureFilter().rules()
@@ -19,10 +21,10 @@ def test_default_filter_mirrors_everything_both_ways() -> None:
 def test_local_port_is_destination_inbound_and_source_outbound() -> None:
     ingress, egress = CaptureFilter(protocol="tcp", ports=[443]).rules()
 
-    assert ingress.to_aws()["DestinationPortRange"] == {"FromPort": 443, "ToPort": 443}
-    assert "SourcePortRange" not in ingress.to_aws()
-    assert egress.to_aws()["SourcePortRange"] == {"FromPort": 443, "ToPort": 443}
-    assert ingress.to_aws()["Protocol"] == 6
+    assert ingress.to_aws(*REQUEST)["DestinationPortRange"] == {"FromPort": 443, "ToPort": 443}
+    assert "SourcePortRange" not in ingress.to_aws(*REQUEST)
+    assert egress.to_aws(*REQUEST)["SourcePortRange"] == {"FromPort": 443, "ToPort": 443}
+    assert ingress.to_aws(*REQUEST)["Protocol"] == 6
 
 
 def test_remote_cidr_and_port_for_an_outbound_dependency() -> None:
@@ -30,7 +32,10 @@ def test_remote_cidr_and_port_for_an_outbound_dependency() -> None:
         directions=["egress"], protocol="tcp", remote_ports=["5432"], cidrs=["10.1.0.0/16"]
     ).rules()
 
-    assert egress.to_aws() == {
+    assert egress.to_aws(*REQUEST) == {
+        "TrafficMirrorFilterId": "tmf-0123456789abcdef0",
+        "Description": "mirrorcap test",
+        "ClientToken": "token",
         "TrafficDirection": "egress",
         "RuleNumber": 10,
         "RuleAction": "accept",

@@ -478,27 +478,11 @@ def test_every_choice_reads_only_fields_that_are_always_there() -> None:
     assert not flow.choice_problems, "\n".join(sorted(flow.choice_problems))
 
 
-# Reads outside Choice rules (Parameters, SecondsPath, CausePath...) fail the same way on AWS (States.Runtime)
-# when their path is absent. These are the ones the output models do not promise today; each is there in
-# practice, and each goes away when the lead's models say so (then this set shrinks, never grows).
-KNOWN_MODEL_GAPS = {
-    # Resolution.capture is Optional: ResolveRequest returns exactly one of capture and fanout, which the
-    # model does not say; OneCaptureOrMany's IsPresent on fanout leaves capture unproven on the other branch.
-    *(f"{state}: Parameters reads $.capture (maybe)" for state in (
-        "LockSource", "LaunchCollector", "CheckCollectorReady", "CreateMirrorSession", "StartCapture",
-        "RenewUploadGrant", "CollectCapture", "TeardownCapture", "ReportCapture")),
-    *(f"{state}: Parameters reads $.capture.{name} (maybe)"
-      for state, name in (("AlreadyCapturing", "capture_id"), ("AlreadyCapturing", "instance_id"),
-                          ("CaptureSucceeded", "capture_id"), ("CaptureSucceeded", "instance_id"),
-                          ("CaptureSucceeded", "origin"))),
-    # TeardownProgress.deleted has a default (required fields only count as always there).
-    "CaptureSucceeded: Parameters reads $.teardown.deleted (maybe)",
-}  # fmt: skip
-
-
-def test_every_other_path_a_state_reads_is_there_or_a_known_model_gap() -> None:
+def test_every_other_path_a_state_reads_is_always_there() -> None:
+    """Reads outside Choice rules (Parameters, SecondsPath, CausePath...) fail the same way on AWS
+    (States.Runtime) when their path is absent."""
     flow = analyse(STATES, ASL["StartAt"])
-    assert flow.read_problems <= KNOWN_MODEL_GAPS, "\n".join(sorted(flow.read_problems - KNOWN_MODEL_GAPS))
+    assert not flow.read_problems, "\n".join(sorted(flow.read_problems))
 
 
 # --- The check on doctored copies of the ASL: it can fail, and names the state and the path ---

@@ -92,7 +92,14 @@ def test_any_other_refusal_keeps_aws_code_and_message(stubbed_ec2) -> None:
     )
 
     with pytest.raises(AwsRequestFailed) as refusal:
-        mirroring.create_session(NetworkInterfaceId="eni-1", TrafficMirrorTargetId="tmt-1", TrafficMirrorFilterId="tmf-1", SessionNumber=1)
+        mirroring.create_session(
+            {
+                "NetworkInterfaceId": "eni-1",
+                "TrafficMirrorTargetId": "tmt-1",
+                "TrafficMirrorFilterId": "tmf-1",
+                "SessionNumber": 1,
+            }
+        )
 
     assert refusal.value.code == "TrafficMirrorSessionsPerInterfaceLimitExceeded"
     assert refusal.value.aws_message == "3 sessions already"
@@ -132,7 +139,9 @@ def test_a_held_lock_ends_the_request_naming_the_holder(monkeypatch) -> None:
 @pytest.fixture
 def launchable(monkeypatch) -> dict[str, Any]:
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(instances, "describe_instance_type", lambda t: {"ProcessorInfo": {"SupportedArchitectures": ["x86_64"]}})
+    monkeypatch.setattr(
+        instances, "describe_instance_type", lambda t: {"ProcessorInfo": {"SupportedArchitectures": ["x86_64"]}}
+    )
     monkeypatch.setattr(instances, "al2023_image_id", lambda arch: f"ami-{arch}")
     monkeypatch.setattr(instances, "describe_image", lambda image: {"RootDeviceName": "/dev/xvda"})
     monkeypatch.setattr(instances, "create_security_group", raises(refused("InvalidGroup.Duplicate")))
@@ -140,7 +149,7 @@ def launchable(monkeypatch) -> dict[str, Any]:
     for change in ("authorize_ingress", "revoke_egress", "authorize_egress"):
         monkeypatch.setattr(instances, change, raises(refused("InvalidPermission.Duplicate")))
 
-    def run_instance(**params: Any) -> dict[str, Any]:
+    def run_instance(params: dict[str, Any]) -> dict[str, Any]:
         seen.update(params)
         interface = {"NetworkInterfaceId": "eni-collector", "PrivateIpAddress": "10.0.1.9"}
         return {"InstanceId": "i-collector", "InstanceType": "t3.medium", "NetworkInterfaces": [interface]}
@@ -231,15 +240,23 @@ def empty_account(monkeypatch) -> dict[str, list]:
         monkeypatch.setattr(mirroring, listing, lambda: [])
     monkeypatch.setattr(mirroring, "create_target", lambda *a: "tmt-new")
     monkeypatch.setattr(mirroring, "create_filter", lambda *a: "tmf-new")
-    monkeypatch.setattr(mirroring, "describe_filter", lambda filter_id: {"IngressFilterRules": [{"TrafficDirection": "ingress", "RuleNumber": 10}]})
-    monkeypatch.setattr(mirroring, "create_filter_rule", lambda filter_id, description, token, rule: made["rules"].append(rule))
+    monkeypatch.setattr(
+        mirroring,
+        "describe_filter",
+        lambda filter_id: {"IngressFilterRules": [{"TrafficDirection": "ingress", "RuleNumber": 10}]},
+    )
+    monkeypatch.setattr(mirroring, "create_filter_rule", lambda request: made["rules"].append(request))
     monkeypatch.setattr(mirroring, "sessions_on_interface", lambda eni: [{"SessionNumber": 1}])
     return made
 
 
 def test_mirror_setup_adds_only_the_rules_an_earlier_attempt_did_not(empty_account, monkeypatch) -> None:
     sessions: list[dict] = []
-    monkeypatch.setattr(mirroring, "create_session", lambda **p: sessions.append(p) or {"TrafficMirrorSessionId": "tms-new", "SessionNumber": p["SessionNumber"]})
+    monkeypatch.setattr(
+        mirroring,
+        "create_session",
+        lambda p: sessions.append(p) or {"TrafficMirrorSessionId": "tms-new", "SessionNumber": p["SessionNumber"]},
+    )
 
     mirror = create_mirror_session(CreateMirrorSessionInput.model_validate(COLLECTOR_STEP), SETTINGS)
 
@@ -257,7 +274,9 @@ def test_a_refused_session_is_a_setup_failure_with_aws_code(empty_account, monke
 
 
 def test_a_throttled_mirror_call_stays_throttled_for_the_state_machine_to_retry(empty_account, monkeypatch) -> None:
-    monkeypatch.setattr(mirroring, "create_filter_rule", raises(AwsThrottled("create_filter_rule: RequestLimitExceeded")))
+    monkeypatch.setattr(
+        mirroring, "create_filter_rule", raises(AwsThrottled("create_filter_rule: RequestLimitExceeded"))
+    )
 
     with pytest.raises(AwsThrottled):
         create_mirror_session(CreateMirrorSessionInput.model_validate(COLLECTOR_STEP), SETTINGS)
@@ -279,7 +298,7 @@ def test_a_missing_manifest_fails_with_a_message_that_survives_s3s_403(monkeypat
     monkeypatch.setattr(commands, "command_invocation", lambda c, i: {"Status": "Success"})
     monkeypatch.setattr(artifacts, "read_object", raises(refused(code, "read_object")))
 
-    with pytest.raises(CaptureCommandFailed, match=f"no manifest.json could be read .* S3 answered {code}"):
+    with pytest.raises(CaptureCommandFailed, match=f"no manifest.json could be read .*S3 answered {code}"):
         collect_capture(CollectCaptureInput.model_validate(COLLECT_STEP), SETTINGS)
 
 
@@ -294,9 +313,15 @@ def leftovers(monkeypatch) -> dict[str, list]:
     monkeypatch.setattr(mirroring, "all_sessions", lambda: [{"TrafficMirrorSessionId": "tms-1", "Tags": tags}])
     monkeypatch.setattr(mirroring, "all_filters", lambda: [{"TrafficMirrorFilterId": "tmf-1", "Tags": tags}])
     monkeypatch.setattr(mirroring, "all_targets", lambda: [{"TrafficMirrorTargetId": "tmt-1", "Tags": tags}])
-    monkeypatch.setattr(instances, "instances_matching", lambda f: [{"InstanceId": "i-c", "State": {"Name": "running"}}])
+    monkeypatch.setattr(
+        instances, "instances_matching", lambda f: [{"InstanceId": "i-c", "State": {"Name": "running"}}]
+    )
     monkeypatch.setattr(instances, "security_groups_matching", lambda f: [{"GroupId": "sg-c"}])
-    monkeypatch.setattr(instances, "terminate_instances", lambda ids: [{"InstanceId": i, "CurrentState": {"Name": "shutting-down"}} for i in ids])
+    monkeypatch.setattr(
+        instances,
+        "terminate_instances",
+        lambda ids: [{"InstanceId": i, "CurrentState": {"Name": "shutting-down"}} for i in ids],
+    )
     for delete in ("delete_session", "delete_filter", "delete_target"):
         monkeypatch.setattr(mirroring, delete, lambda resource_id: calls["deleted"].append(resource_id))
     monkeypatch.setattr(instances, "delete_security_group", lambda group_id: calls["deleted"].append(group_id))

@@ -52,7 +52,7 @@ def workflow_step(step: Callable[[In, Settings], Out]) -> LambdaHandler:
         return result.model_dump(mode="json", exclude_none=True)
 
     # For tests, event samples and the ASL structural check (which fields a Choice may read).
-    lambda_handler.step = step  # type: ignore[attr-defined]
-    lambda_handler.input_model = input_model  # type: ignore[attr-defined]
-    lambda_handler.output_model = output_model  # type: ignore[attr-defined]
+    lambda_handler.step = step
+    lambda_handler.input_model = input_model
+    lambda_handler.output_model = output_model
     return lambda_handler

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +21,12 @@ from pydantic import (
 )
 
 from mirrorcap.naming import CAPTURE_ID_PATTERN
+
+if TYPE_CHECKING:  # boto3's type stubs: a development dependency, for the type checker only
+    from mypy_boto3_ec2.type_defs import (
+        CreateTrafficMirrorFilterRuleRequestTypeDef,
+        TrafficMirrorPortRangeRequestTypeDef,
+    )
 
 MAX_FILTER_RULES = 10  # AWS: rules per traffic mirror filter, not adjustable
 MAX_PACKET_LENGTH = 8500
@@ -72,7 +78,7 @@ class PortRange(StrictModel):
             raise ValueError(f"port range {self.from_port}-{self.to_port} runs backwards")
         return self
 
-    def to_aws(self) -> dict[str, int]:
+    def to_aws(self) -> TrafficMirrorPortRangeRequestTypeDef:
         return {"FromPort": self.from_port, "ToPort": self.to_port}
 
 
@@ -102,8 +108,14 @@ class FilterRule(StepModel):
     source_ports: PortRange | None = None
     destination_ports: PortRange | None = None
 
-    def to_aws(self) -> dict[str, Any]:
-        params: dict[str, Any] = {
+    def to_aws(
+        self, filter_id: str, description: str, client_token: str
+    ) -> CreateTrafficMirrorFilterRuleRequestTypeDef:
+        """The CreateTrafficMirrorFilterRule request that adds this rule to `filter_id`."""
+        params: CreateTrafficMirrorFilterRuleRequestTypeDef = {
+            "TrafficMirrorFilterId": filter_id,
+            "Description": description,
+            "ClientToken": client_token,
             "TrafficDirection": self.direction,
             "RuleNumber": self.rule_number,
             "RuleAction": "accept",
@@ -155,14 +167,11 @@ class CaptureFilter(StrictModel):
         protocol = PROTOCOL_NUMBERS.get(self.protocol)
         remotes = self.cidrs or ["0.0.0.0/0"]
         rules: list[FilterRule] = []
+        local_ports: list[PortRange | None] = [*self.ports] or [None]
+        remote_ports: list[PortRange | None] = [*self.remote_ports] or [None]
         for direction in self.directions:
             for number, (remote, local_port, remote_port) in enumerate(
-                (
-                    (cidr, lp, rp)
-                    for cidr in remotes
-                    for lp in (self.ports or [None])
-                    for rp in (self.remote_ports or [None])
-                ),
+                ((cidr, lp, rp) for cidr in remotes for lp in local_ports for rp in remote_ports),
                 start=1,
             ):
                 anywhere = "::/0" if ":" in remote else "0.0.0.0/0"
@@ -345,6 +354,13 @@ class ResolveRequestOutput(StepModel):
 
     capture: CaptureRequest | None = None
     fanout: list[ManualRequest] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ResolveRequestOutput:
+        # The state machine's OneCaptureOrMany branches on which one is present.
+        if (self.capture is None) == (self.fanout is None):
+            raise ValueError("exactly one of capture and fanout")
+        return self
 
 
 class FanOutInput(StepModel):

@@ -9,6 +9,11 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # boto3's type stubs: a development dependency, for the type checker only
+    from mypy_boto3_ec2.literals import ResourceTypeType
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, TagSpecificationTypeDef, TagTypeDef
 
 CAPTURE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
 
@@ -65,8 +70,8 @@ def resource_tags(
     source_instance_id: str,
     execution_id: str | None = None,
     extra: dict[str, str] | None = None,
-) -> list[dict]:
-    tags = [
+) -> list[TagTypeDef]:
+    tags: list[TagTypeDef] = [
         {"Key": "Name", "Value": f"mirrorcap {capture_id}"},
         {"Key": TAG_MANAGED_BY, "Value": MANAGED_BY_VALUE},
         {"Key": TAG_CAPTURE_ID, "Value": capture_id},
@@ -78,11 +83,11 @@ def resource_tags(
     return tags
 
 
-def tag_specifications(resource_type: str, tags: list[dict]) -> list[dict]:
+def tag_specifications(resource_type: ResourceTypeType, tags: list[TagTypeDef]) -> list[TagSpecificationTypeDef]:
     return [{"ResourceType": resource_type, "Tags": tags}]
 
 
-def capture_filter(capture_id: str) -> list[dict]:
+def capture_filter(capture_id: str) -> list[FilterTypeDef]:
     """EC2 Describe* filter selecting what one capture created."""
     return [
         {"Name": f"tag:{TAG_MANAGED_BY}", "Values": [MANAGED_BY_VALUE]},

@@ -6,12 +6,15 @@ Describe calls, so mirror resources are listed in full and matched on the tags e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mirrorcap.aws import instances, mirroring
 from mirrorcap.naming import MANAGED_BY_VALUE, TAG_CAPTURE_ID, TAG_MANAGED_BY, capture_filter
+
+if TYPE_CHECKING:  # boto3's type stubs: a development dependency, for the type checker only
+    from mypy_boto3_ec2.type_defs import FilterTypeDef
 
 # kind -> the key of its id in what Describe returns
 MIRROR_KINDS = {
@@ -19,21 +22,16 @@ MIRROR_KINDS = {
     "filter": "TrafficMirrorFilterId",
     "target": "TrafficMirrorTargetId",
 }
-_MIRROR_LISTINGS: dict[str, Callable[[], list[dict[str, Any]]]] = {
-    "session": mirroring.all_sessions,
-    "filter": mirroring.all_filters,
-    "target": mirroring.all_targets,
-}
 RESOURCE_KINDS = ("sessions", "filters", "targets", "instances", "security_groups")
 # Every state but terminated: a stopped collector still holds its security group.
 LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
 
-def tags_of(item: dict[str, Any]) -> dict[str, str]:
+def tags_of(item: Mapping[str, Any]) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in item.get("Tags", [])}
 
 
-def is_managed(item: dict[str, Any], capture_id: str | None = None) -> bool:
+def is_managed(item: Mapping[str, Any], capture_id: str | None = None) -> bool:
     tags = tags_of(item)
     if tags.get(TAG_MANAGED_BY) != MANAGED_BY_VALUE:
         return False
@@ -44,29 +42,39 @@ def is_managed(item: dict[str, Any], capture_id: str | None = None) -> bool:
 class ManagedResources:
     """What one capture (or, with capture_id None, every capture) has in the account right now."""
 
-    sessions: list[dict] = field(default_factory=list)
-    filters: list[dict] = field(default_factory=list)
-    targets: list[dict] = field(default_factory=list)
-    instances: list[dict] = field(default_factory=list)
-    security_groups: list[dict] = field(default_factory=list)
+    # As Describe returns them (read like dicts: mirrorcap reads ids, states and tags).
+    sessions: list[Any] = field(default_factory=list)
+    filters: list[Any] = field(default_factory=list)
+    targets: list[Any] = field(default_factory=list)
+    instances: list[Any] = field(default_factory=list)
+    security_groups: list[Any] = field(default_factory=list)
 
-    def items(self) -> list[dict]:
+    def items(self) -> list[Mapping[str, Any]]:
         return [item for kind in RESOURCE_KINDS for item in getattr(self, kind)]
 
     def __bool__(self) -> bool:
         return bool(self.items())
 
 
-def managed_mirror_resources(kind: str, capture_id: str | None = None) -> list[dict[str, Any]]:
-    return [item for item in _MIRROR_LISTINGS[kind]() if is_managed(item, capture_id)]
+def _all_of(kind: str) -> list[Any]:
+    if kind == "session":
+        return mirroring.all_sessions()
+    if kind == "filter":
+        return mirroring.all_filters()
+    return mirroring.all_targets()
+
+
+def managed_mirror_resources(kind: str, capture_id: str | None = None) -> list[Any]:
+    return [item for item in _all_of(kind) if is_managed(item, capture_id)]
 
 
 def managed_resources(capture_id: str | None = None) -> ManagedResources:
+    tag_filters: list[FilterTypeDef]
     if capture_id:
         tag_filters = capture_filter(capture_id)
     else:
         tag_filters = [{"Name": f"tag:{TAG_MANAGED_BY}", "Values": [MANAGED_BY_VALUE]}]
-    live = {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}
+    live: FilterTypeDef = {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}
     return ManagedResources(
         sessions=managed_mirror_resources("session", capture_id),
         filters=managed_mirror_resources("filter", capture_id),

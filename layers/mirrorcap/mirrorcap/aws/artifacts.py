@@ -77,5 +77,5 @@ def signer_credentials(role_arn: str, session_name: str, duration_seconds: int, 
 def presigned_post(bucket: str, request: dict[str, Any], credentials: dict[str, Any] | None = None) -> dict[str, Any]:
     """A presigned POST (url and form fields) for `request` (Key, Conditions, ExpiresIn), signed with
     `credentials` or, without, the process's own."""
-    s3 = aws().client_as("s3", credentials) if credentials else aws().s3
+    s3 = aws().s3_as(credentials) if credentials else aws().s3
     return dict(s3.generate_presigned_post(Bucket=bucket, **request))

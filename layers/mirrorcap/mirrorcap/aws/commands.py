@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mirrorcap.aws.translate import translated_errors
 from mirrorcap.runtime import aws
+
+if TYPE_CHECKING:  # boto3's type stubs: a development dependency, for the type checker only
+    from mypy_boto3_ssm.type_defs import CommandTypeDef, GetCommandInvocationResultTypeDef
 
 RUN_SHELL_SCRIPT = "AWS-RunShellScript"
 
@@ -19,8 +22,8 @@ def agent_ping_status(instance_id: str) -> str | None:
 
 
 @translated_errors
-def commands_sent_to(instance_id: str) -> list[dict[str, Any]]:
-    return list(aws().ssm.list_commands(InstanceId=instance_id)["Commands"])
+def commands_sent_to(instance_id: str) -> list[CommandTypeDef]:
+    return aws().ssm.list_commands(InstanceId=instance_id)["Commands"]
 
 
 @translated_errors
@@ -38,5 +41,5 @@ def send_shell_script(instance_id: str, comment: str, commands: list[str], execu
 
 
 @translated_errors
-def command_invocation(command_id: str, instance_id: str) -> dict[str, Any]:
-    return dict(aws().ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id))
+def command_invocation(command_id: str, instance_id: str) -> GetCommandInvocationResultTypeDef:
+    return aws().ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)

@@ -2,58 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mirrorcap.aws.translate import translated_errors
 from mirrorcap.runtime import aws
 
+if TYPE_CHECKING:  # boto3's type stubs: a development dependency, for the type checker only
+    from mypy_boto3_ec2.type_defs import (
+        CreateTrafficMirrorFilterRuleRequestTypeDef,
+        CreateTrafficMirrorSessionRequestTypeDef,
+        FilterTypeDef,
+        TagSpecificationTypeDef,
+        TrafficMirrorFilterTypeDef,
+        TrafficMirrorSessionTypeDef,
+        TrafficMirrorTargetTypeDef,
+    )
 
-def _by_interface(interface_id: str) -> list[dict[str, Any]]:
+
+def _by_interface(interface_id: str) -> list[FilterTypeDef]:
     return [{"Name": "network-interface-id", "Values": [interface_id]}]
 
 
 # EC2 documents no `tag:` filters for the Traffic Mirroring Describe calls, so listings are whole and the
 # caller matches the tags each item carries (mirrorcap.tagged).
 @translated_errors
-def all_sessions() -> list[dict[str, Any]]:
+def all_sessions() -> list[TrafficMirrorSessionTypeDef]:
     pages = aws().ec2.get_paginator("describe_traffic_mirror_sessions").paginate()
     return [item for page in pages for item in page["TrafficMirrorSessions"]]
 
 
 @translated_errors
-def all_filters() -> list[dict[str, Any]]:
+def all_filters() -> list[TrafficMirrorFilterTypeDef]:
     pages = aws().ec2.get_paginator("describe_traffic_mirror_filters").paginate()
     return [item for page in pages for item in page["TrafficMirrorFilters"]]
 
 
 @translated_errors
-def all_targets() -> list[dict[str, Any]]:
+def all_targets() -> list[TrafficMirrorTargetTypeDef]:
     pages = aws().ec2.get_paginator("describe_traffic_mirror_targets").paginate()
     return [item for page in pages for item in page["TrafficMirrorTargets"]]
 
 
 @translated_errors
-def sessions_on_interface(interface_id: str) -> list[dict[str, Any]]:
+def sessions_on_interface(interface_id: str) -> list[TrafficMirrorSessionTypeDef]:
     """The sessions whose SOURCE is this interface."""
-    return list(
-        aws().ec2.describe_traffic_mirror_sessions(Filters=_by_interface(interface_id))["TrafficMirrorSessions"]
-    )
+    return aws().ec2.describe_traffic_mirror_sessions(Filters=_by_interface(interface_id))["TrafficMirrorSessions"]
 
 
 @translated_errors
-def targets_on_interface(interface_id: str) -> list[dict[str, Any]]:
-    return list(aws().ec2.describe_traffic_mirror_targets(Filters=_by_interface(interface_id))["TrafficMirrorTargets"])
+def targets_on_interface(interface_id: str) -> list[TrafficMirrorTargetTypeDef]:
+    return aws().ec2.describe_traffic_mirror_targets(Filters=_by_interface(interface_id))["TrafficMirrorTargets"]
 
 
 @translated_errors
-def describe_filter(filter_id: str) -> dict[str, Any]:
-    return dict(
-        aws().ec2.describe_traffic_mirror_filters(TrafficMirrorFilterIds=[filter_id])["TrafficMirrorFilters"][0]
-    )
+def describe_filter(filter_id: str) -> TrafficMirrorFilterTypeDef:
+    return aws().ec2.describe_traffic_mirror_filters(TrafficMirrorFilterIds=[filter_id])["TrafficMirrorFilters"][0]
 
 
 @translated_errors
-def create_target(interface_id: str, description: str, tag_specifications: list[dict], client_token: str) -> str:
+def create_target(
+    interface_id: str, description: str, tag_specifications: Sequence[TagSpecificationTypeDef], client_token: str
+) -> str:
     response = aws().ec2.create_traffic_mirror_target(
         NetworkInterfaceId=interface_id,
         Description=description,
@@ -64,7 +74,7 @@ def create_target(interface_id: str, description: str, tag_specifications: list[
 
 
 @translated_errors
-def create_filter(description: str, tag_specifications: list[dict], client_token: str) -> str:
+def create_filter(description: str, tag_specifications: Sequence[TagSpecificationTypeDef], client_token: str) -> str:
     response = aws().ec2.create_traffic_mirror_filter(
         Description=description, TagSpecifications=tag_specifications, ClientToken=client_token
     )
@@ -72,10 +82,8 @@ def create_filter(description: str, tag_specifications: list[dict], client_token
 
 
 @translated_errors
-def create_filter_rule(filter_id: str, description: str, client_token: str, rule: dict[str, Any]) -> None:
-    aws().ec2.create_traffic_mirror_filter_rule(
-        TrafficMirrorFilterId=filter_id, Description=description, ClientToken=client_token, **rule
-    )
+def create_filter_rule(rule: CreateTrafficMirrorFilterRuleRequestTypeDef) -> None:
+    aws().ec2.create_traffic_mirror_filter_rule(**rule)
 
 
 @translated_errors
@@ -86,8 +94,8 @@ def add_amazon_dns(filter_id: str) -> None:
 
 
 @translated_errors
-def create_session(**params: Any) -> dict[str, Any]:
-    return dict(aws().ec2.create_traffic_mirror_session(**params)["TrafficMirrorSession"])
+def create_session(params: CreateTrafficMirrorSessionRequestTypeDef) -> TrafficMirrorSessionTypeDef:
+    return aws().ec2.create_traffic_mirror_session(**params)["TrafficMirrorSession"]
 
 
 @translated_errors

@@ -223,12 +223,12 @@ def _open_stream(path: Path) -> tuple[io.BufferedIOBase, bytes]:
     return stream, head
 
 
-def _walker_for(name: str, head: bytes) -> _ClassicWalker | _PcapngWalker:
+def _walker_for(name: str, head: bytes) -> ClassicWalker | _PcapngWalker:
     magic = head[:4]
     if magic in PCAP_MAGICS:
         if len(head) < PCAP_HEADER_BYTES:
             raise UnreadableCapture(name, f"only {len(head)} bytes: too short for a pcap file header")
-        return _ClassicWalker(name, head)
+        return ClassicWalker(name, head)
     if magic == struct.pack("<I", PCAPNG_SECTION_HEADER):
         return _PcapngWalker(name, head)
     raise UnreadableCapture(name, f"not a pcap or pcapng file (it starts with bytes {head[:8].hex(' ')})")
@@ -288,7 +288,7 @@ class _ChunkBuffer:
             self.buffer = grown
 
 
-class _ClassicWalker:
+class ClassicWalker:
     def __init__(self, name: str, head: bytes) -> None:
         self._endian, resolution = PCAP_MAGICS[head[:4]]
         major, _minor, _zone, _sigfigs, snaplen, network = struct.unpack_from(self._endian + "HHiIII", head, 4)

@@ -43,7 +43,7 @@ def check_collector_ready(data: CheckCollectorReadyInput, settings: Settings) ->
     )
 
 
-def _describe(instance_id: str) -> dict[str, Any] | None:
+def _describe(instance_id: str) -> Any:
     """The collector, or None while EC2 does not show it yet: the EC2 API is eventually consistent, and a
     DescribeInstances right after RunInstances may answer InvalidInstanceID.NotFound
     (docs/aws-facts.md#ec2-eventual-consistency). The readiness deadline still bounds the wait."""

@@ -7,7 +7,8 @@ Every resource is found-or-created: a retried or redriven step reuses what an ea
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mirrorcap.aws import mirroring
 from mirrorcap.errors import AwsRequestFailed, MirrorSetupFailed
@@ -16,6 +17,9 @@ from mirrorcap.naming import client_token, resource_tags, tag_specifications
 from mirrorcap.observability import logger
 from mirrorcap.settings import Settings
 from mirrorcap.tagged import MIRROR_KINDS, managed_mirror_resources
+
+if TYPE_CHECKING:  # boto3's type stubs: a development dependency, for the type checker only
+    from mypy_boto3_ec2.type_defs import CreateTrafficMirrorSessionRequestTypeDef
 
 MAX_SESSION_NUMBER = 32766  # docs/aws-facts.md#traffic-mirroring-quotas
 
@@ -73,7 +77,7 @@ def _refused_as_setup_failure(create: Callable[[], T]) -> T:
         raise MirrorSetupFailed(str(exc)) from exc
 
 
-def _existing(kind: str, capture: CaptureRequest) -> dict[str, Any] | None:
+def _existing(kind: str, capture: CaptureRequest) -> Any:
     found = managed_mirror_resources(kind, capture.capture_id)
     return found[0] if found else None
 
@@ -94,17 +98,14 @@ def _ensure_filter_rules(capture: CaptureRequest, filter_id: str) -> None:
         if (rule.direction, rule.rule_number) in present:
             continue
         token = client_token(capture.capture_id, capture.execution_id, f"rule-{rule.direction}-{rule.rule_number}")
-        _refused_as_setup_failure(
-            lambda rule=rule, token=token: mirroring.create_filter_rule(
-                filter_id, f"mirrorcap {capture.capture_id}", token, rule.to_aws()
-            )
-        )
+        request = rule.to_aws(filter_id, f"mirrorcap {capture.capture_id}", token)
+        _refused_as_setup_failure(partial(mirroring.create_filter_rule, request))
     if capture.filter.include_amazon_dns and "amazon-dns" not in existing.get("NetworkServices", []):
         _refused_as_setup_failure(lambda: mirroring.add_amazon_dns(filter_id))
 
 
-def _create_session(capture: CaptureRequest, target_id: str, filter_id: str, stack_name: str) -> dict[str, Any]:
-    params: dict[str, Any] = {
+def _create_session(capture: CaptureRequest, target_id: str, filter_id: str, stack_name: str) -> Any:
+    params: CreateTrafficMirrorSessionRequestTypeDef = {
         "NetworkInterfaceId": capture.network_interface_id,
         "TrafficMirrorTargetId": target_id,
         "TrafficMirrorFilterId": filter_id,
@@ -122,7 +123,7 @@ def _create_session(capture: CaptureRequest, target_id: str, filter_id: str, sta
     }
     if capture.packet_length:
         params["PacketLength"] = capture.packet_length
-    return mirroring.create_session(**params)
+    return mirroring.create_session(params)
 
 
 def _free_session_number(interface_id: str) -> int:

@@ -8,7 +8,7 @@ own power-off, which terminates it, as a last backstop should every teardown pat
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from mirrorcap.aws import instances
 from mirrorcap.errors import AwsRequestFailed, CollectorLaunchFailed
@@ -23,6 +23,15 @@ from mirrorcap.naming import (
 from mirrorcap.observability import logger
 from mirrorcap.runtime import now
 from mirrorcap.settings import Settings
+
+if TYPE_CHECKING:  # boto3's type stubs: a development dependency, for the type checker only
+    from mypy_boto3_ec2.literals import InstanceTypeType
+    from mypy_boto3_ec2.type_defs import (
+        EbsBlockDeviceTypeDef,
+        FilterTypeDef,
+        InstanceTypeDef,
+        IpPermissionTypeDef,
+    )
 
 VXLAN_PORT = 4789  # where a mirror target receives: docs/aws-facts.md#traffic-mirroring-packet-format
 # Minutes past the longest possible run after which the collector powers itself off (and terminates).
@@ -64,7 +73,7 @@ def _security_group(capture: CaptureRequest) -> str:
     # Each rule change tolerates "already so", so a retried launch converges on the same group.
     vxlan_in = _permission("udp", VXLAN_PORT, f"{capture.source_ip}/32", "VXLAN from the mirror source")
     https_out = _permission("tcp", 443, "0.0.0.0/0", "SSM and S3")
-    anything_out = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    anything_out: IpPermissionTypeDef = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
     for change, permission in (
         (instances.authorize_ingress, vxlan_in),
         (instances.revoke_egress, anything_out),
@@ -92,11 +101,14 @@ def _create_or_find_group(capture: CaptureRequest) -> str:
         if exc.code != "InvalidGroup.Duplicate":
             raise CollectorLaunchFailed(f"security group: {exc}") from exc
     # A retried launch: the first attempt created it (security groups take no ClientToken).
-    by_name = [{"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [capture.vpc_id]}]
+    by_name: list[FilterTypeDef] = [
+        {"Name": "group-name", "Values": [name]},
+        {"Name": "vpc-id", "Values": [capture.vpc_id]},
+    ]
     return str(instances.security_groups_matching(by_name)[0]["GroupId"])
 
 
-def _permission(protocol: str, port: int, cidr: str, description: str) -> dict[str, Any]:
+def _permission(protocol: str, port: int, cidr: str, description: str) -> IpPermissionTypeDef:
     return {
         "IpProtocol": protocol,
         "FromPort": port,
@@ -120,7 +132,7 @@ def _self_destruct_user_data(capture: CaptureRequest, minutes: int) -> str:
 
 def _run_instance(
     capture: CaptureRequest, settings: Settings, image_id: str, root_device: str, group_id: str
-) -> dict[str, Any]:
+) -> InstanceTypeDef:
     minutes = _self_destruct_minutes(capture, settings)
     tags = resource_tags(
         capture.capture_id,
@@ -131,7 +143,7 @@ def _run_instance(
             TAG_EXPIRES_AT: (now() + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     )
-    volume: dict[str, Any] = {
+    volume: EbsBlockDeviceTypeDef = {
         "VolumeSize": settings.collector_volume_gib,
         "VolumeType": "gp3",
         "Encrypted": True,
@@ -141,21 +153,25 @@ def _run_instance(
         volume["KmsKeyId"] = settings.collector_kms_key_arn
     try:
         return instances.run_instance(
-            ImageId=image_id,
-            InstanceType=settings.collector_instance_type,
-            SubnetId=capture.subnet_id,
-            SecurityGroupIds=[group_id],
-            IamInstanceProfile={"Arn": settings.collector_instance_profile},
-            MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
-            BlockDeviceMappings=[{"DeviceName": root_device, "Ebs": volume}],
-            InstanceInitiatedShutdownBehavior="terminate",
-            UserData=_self_destruct_user_data(capture, minutes),
-            TagSpecifications=[
-                *tag_specifications("instance", tags),
-                *tag_specifications("volume", tags),
-                *tag_specifications("network-interface", tags),
-            ],
-            ClientToken=client_token(capture.capture_id, capture.execution_id, "collector"),
+            {
+                "ImageId": image_id,
+                "InstanceType": cast("InstanceTypeType", settings.collector_instance_type),
+                "MinCount": 1,
+                "MaxCount": 1,
+                "SubnetId": capture.subnet_id,
+                "SecurityGroupIds": [group_id],
+                "IamInstanceProfile": {"Arn": settings.collector_instance_profile},
+                "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
+                "BlockDeviceMappings": [{"DeviceName": root_device, "Ebs": volume}],
+                "InstanceInitiatedShutdownBehavior": "terminate",
+                "UserData": _self_destruct_user_data(capture, minutes),
+                "TagSpecifications": [
+                    *tag_specifications("instance", tags),
+                    *tag_specifications("volume", tags),
+                    *tag_specifications("network-interface", tags),
+                ],
+                "ClientToken": client_token(capture.capture_id, capture.execution_id, "collector"),
+            }
         )
     except AwsRequestFailed as exc:
         raise CollectorLaunchFailed(f"run_instances: {exc.code}: {exc.aws_message}") from exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -39,10 +39,14 @@ from mirrorcap.naming import new_capture_id, vni_for
 from mirrorcap.observability import logger
 from mirrorcap.settings import Settings
 
+if TYPE_CHECKING:  # boto3's type stubs: a development dependency, for the type checker only
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, InstanceTypeDef
+
 M = TypeVar("M", bound=BaseModel)
 
 MAX_SESSIONS_PER_INTERFACE = 3  # AWS quota, not adjustable: docs/aws-facts.md#traffic-mirroring-quotas
 ALARM_DURATION_TAG = "mirrorcap:duration-seconds"
+MAX_PROBLEM_CHARS = 300  # per rejected field, in the error a person reads
 
 
 def resolve_request(data: ResolveRequestInput, settings: Settings) -> ResolveRequestOutput:
@@ -67,6 +71,8 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
     for err in exc.errors(include_url=False):
         path = ".".join(str(part) for part in err["loc"]) or "input"
         message = err["msg"].removeprefix("Value error, ")
+        if len(message) > MAX_PROBLEM_CHARS:  # a hostile document's value is not worth echoing whole
+            message = f"{message[: MAX_PROBLEM_CHARS - 20]}... ({len(message)} characters)"
         problems.append(f"{prefix}{path}: {message}")
     return "; ".join(problems)
 
@@ -260,7 +266,7 @@ def _capture_request(
     )
 
 
-def _describe_instance(instance_id: str) -> dict:
+def _describe_instance(instance_id: str) -> InstanceTypeDef:
     try:
         instance = instances.describe_instance(instance_id)
     except AwsRequestFailed as exc:
@@ -279,7 +285,7 @@ def _check_instance_type(instance_id: str, instance_type: str) -> None:
         raise UnsupportedInstance(f"instance_id: {instance_id} cannot be a mirror source: {reason}")
 
 
-def _source_interface(instance: dict, requested: str | None) -> dict:
+def _source_interface(instance: InstanceTypeDef, requested: str | None) -> Any:
     interfaces = instance.get("NetworkInterfaces", [])
     if requested:
         matching = [i for i in interfaces if i["NetworkInterfaceId"] == requested]
@@ -310,7 +316,7 @@ def _check_interface_quotas(interface_id: str) -> None:
 
 
 def _running_instances_tagged(tag_key: str, tag_values: Iterable[str]) -> list[str]:
-    filters = [
+    filters: list[FilterTypeDef] = [
         {"Name": f"tag:{tag_key}", "Values": list(tag_values)},
         {"Name": "instance-state-name", "Values": ["running"]},
     ]

@@ -43,7 +43,7 @@ def sweep_orphans(data: SweepOrphansInput, settings: Settings) -> SweepOrphansOu
 
 
 def _orphan_reason(found: ManagedResources, status_cache: dict[str, str]) -> str | None:
-    executions = {tags_of(item).get(TAG_EXECUTION) for item in found.items()} - {None}
+    executions = {execution for item in found.items() if (execution := tags_of(item).get(TAG_EXECUTION))}
     for execution in executions:
         status = _execution_status(execution, status_cache)
         if status != "RUNNING":
