@@ -8,6 +8,7 @@ import importlib
 import inspect
 import json
 import pkgutil
+import re
 from pathlib import Path
 
 import mirrorcap
@@ -130,3 +131,21 @@ def test_tests_share_helpers_not_each_other(path: Path) -> None:
             assert not private, f"imports private {private} from {node.module}"
         elif isinstance(node, ast.Import):
             assert not any(a.name.split(".")[-1].startswith("test_") for a in node.names)
+
+
+FACTS = PROJECT_ROOT / "docs" / "aws-facts.md"
+CITING = ["layers", "functions", "tools", "statemachine", "docs", "template.yaml", "README.md"]
+
+
+def test_every_cited_aws_fact_exists() -> None:
+    """Code cites the repository's own facts page (docs/aws-facts.md#anchor), never a file outside it."""
+    anchors = set(re.findall(r'<a id="([a-z0-9-]+)"></a>', FACTS.read_text()))
+    cited: dict[str, str] = {}
+    for root in CITING:
+        for path in [PROJECT_ROOT / root] if (PROJECT_ROOT / root).is_file() else (PROJECT_ROOT / root).rglob("*"):
+            if path.is_file() and path.suffix in (".py", ".sh", ".md", ".yaml", ".json"):
+                for anchor in re.findall(r"aws-facts\.md#([a-z0-9-]+)", path.read_text()):
+                    cited.setdefault(anchor, str(path.relative_to(PROJECT_ROOT)))
+    assert cited, "nothing cites docs/aws-facts.md"
+    missing = {anchor: where for anchor, where in cited.items() if anchor not in anchors}
+    assert not missing, f"cited anchors that docs/aws-facts.md does not have: {missing}"

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # boto3's type stubs: a development dependency, for the type 
     )
 
 # The public parameters of the standard Amazon Linux 2023 AMI (it has tcpdump, the SSM agent and curl;
-# the minimal AMI has neither tcpdump nor the agent): docs/aws-facts.md#amazon-linux-2023-collector.
+# the minimal AMI has neither tcpdump nor the agent): docs/aws-facts.md#al2023-ami-parameters.
 AL2023_IMAGE_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{architecture}"
 
 

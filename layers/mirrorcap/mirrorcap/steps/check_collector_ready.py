@@ -18,7 +18,7 @@ from mirrorcap.settings import Settings
 
 GONE_STATES = frozenset({"shutting-down", "terminated", "stopping", "stopped"})
 # EC2's reason when it cannot use the volume's KMS key at launch (the instance goes straight to
-# terminated): docs/aws-facts.md#ebs-encryption-with-a-customer-managed-key.
+# terminated): docs/aws-facts.md#iam-kms-ebs.
 KMS_LAUNCH_FAILURE = "Client.InternalError"
 
 

@@ -20,7 +20,7 @@ RUNNING_STATUSES = frozenset({"Pending", "InProgress", "Delayed"})
 # The script exits non-zero for these (so SSM says Failed), but every file it closed is in S3.
 PARTIAL_BUT_DELIVERED = frozenset({"stopped_early", "disk_limit"})
 # GetObject of a missing key answers 403 (not 404) unless the caller may list the bucket without
-# conditions (docs/aws-facts.md#s3-missing-object-403): either way, the manifest is not there for us.
+# conditions (docs/aws-facts.md#iam-s3): either way, the manifest is not there for us.
 MANIFEST_MISSING = frozenset({"NoSuchKey", "404", "AccessDenied", "403"})
 
 

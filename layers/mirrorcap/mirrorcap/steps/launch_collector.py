@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # boto3's type stubs: a development dependency, for the type 
         IpPermissionTypeDef,
     )
 
-VXLAN_PORT = 4789  # where a mirror target receives: docs/aws-facts.md#traffic-mirroring-packet-format
+VXLAN_PORT = 4789  # where a mirror target receives: docs/aws-facts.md#traffic-mirroring-encapsulation
 # Minutes past the longest possible run after which the collector powers itself off (and terminates).
 SELF_DESTRUCT_GRACE_MINUTES = 30
 # A rule that is already there (or already gone) is what a retried launch wants.

@@ -2,7 +2,7 @@
 
 session -> filter and target (in use while a session uses them) -> terminate the collector -> once it
 is terminated, its security group (DependencyViolation before) -> the source's capture lock
-(docs/aws-facts.md#teardown-order). Resources are found by the capture's tags, not taken from the
+(docs/aws-facts.md#traffic-mirroring-teardown). Resources are found by the capture's tags, not taken from the
 state, so teardown also cleans up after a step that failed halfway through.
 Idempotent: NotFound counts as done, and a call that finds nothing left reports complete.
 """
