@@ -108,7 +108,8 @@ def test_a_redriven_teardown_finishes_what_a_partial_one_left(offline) -> None:
     ec2.delete_traffic_mirror_session(TrafficMirrorSessionId=session["TrafficMirrorSessionId"])
     ec2.delete_traffic_mirror_filter(TrafficMirrorFilterId=session["TrafficMirrorFilterId"])
 
-    teardown = {"capture": capture, "teardown": {"attempt": 0}}
+    # As PrepareTeardown starts it.
+    teardown = {"capture": capture, "teardown": {"attempt": 0, "complete": False, "deleted": [], "pending": []}}
     rounds = []
     for _ in range(5):
         response = offline.client("lambda").invoke(FunctionName="TeardownCaptureFunction", Payload=json.dumps(teardown))
