@@ -91,11 +91,17 @@ scan: $(CHECKOV_VENV)/bin/checkov
 build: $(SAM_VENV)/bin/sam
 	$(SAM_VENV)/bin/sam build
 
+## bench: every benchmark at its full sizes (minutes; the capture-loss one needs root)
 bench: $(STAMP)
 	@# As an installed package would be: compiled once (an editable install under PYTHONDONTWRITEBYTECODE
 	@# recompiles every module at every start, which the timed runs would count).
 	$(VENV)/bin/python -m compileall -q layers/mirrorcap/mirrorcap tools/mirrorcap_tools
 	$(VENV)/bin/python bench/run_all.py
+
+## bench-smoke: every benchmark at its smoke size (seconds), failing on wrong counts or lost packets; CI runs it
+.PHONY: bench-smoke
+bench-smoke: $(STAMP)
+	$(VENV)/bin/python bench/run_all.py --smoke
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(CFNLINT_VENV) $(ASL_TOOLS)/node_modules .aws-sam demo-output .pytest_cache

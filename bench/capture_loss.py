@@ -9,6 +9,11 @@ count), what arrived at the collector's interface, what libpcap received, what t
 
     .venv/bin/python bench/capture_loss.py                          # 10k, 50k, 100k, 200k packets/s
     .venv/bin/python bench/capture_loss.py --rates 100000,300000 --seconds 10 --inner-bytes 64
+    .venv/bin/python bench/capture_loss.py --smoke                  # CI: 2,000 packets/s for 1 s, seconds
+
+--smoke runs one rate that the capture keeps whole on any machine and fails (exit 1) if a packet is lost
+or none was captured: it checks that the benchmark still runs the capture script end to end, not the
+figures.
 
 Needs root, iproute2, ethtool, tcpdump and tcpreplay (scripts/install-system-packages.sh). Each rate is
 bounded: tcpreplay stops after 3x the planned sending time, the capture after its own deadline.
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mirrorcap.collector import command
-from mirrorcap.collector.command import CaptureScriptSpec, render_run_command, render_stop_command
+from mirrorcap.collector.command import CaptureScriptSpec, max_object_bytes, render_run_command, render_stop_command
 from mirrorcap.collector.manifest import MANIFEST_NAME, CaptureManifest
 from mirrorcap_tools import netns
 from scapy.layers.inet import IP, TCP, UDP
@@ -38,6 +43,8 @@ from scapy.utils import wrpcap
 VNI = 4242
 BUCKET = "mirrorcap-bench"
 DEFAULT_RATES = (10_000, 50_000, 100_000, 200_000)
+# --smoke: a rate far below where loss was ever seen (none up to 200k packets/s), for one second.
+SMOKE_RATE, SMOKE_SECONDS = 2_000, 1
 # Simple IMIX by inner frame length: 7 x 64, 4 x 594, 1 x 1518 bytes (362 bytes on average).
 IMIX = (64,) * 7 + (594,) * 4 + (1518,)
 VXLAN_OVERHEAD = 50  # outer Ethernet, IPv4, UDP and VXLAN headers
@@ -77,6 +84,8 @@ def main() -> int:
         steps = run_all(args, sizes, Path(scratch))
     print(table(steps))
     print(verdict(steps))
+    if args.smoke:
+        return smoke_verdict(steps)
     return 0
 
 
@@ -87,7 +96,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--inner-bytes", default="imix", help="inner frame length, or 'imix'")
     parser.add_argument("--snaplen", type=int, default=0)
     parser.add_argument("--rotate-megabytes", type=int, default=100)
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"{SMOKE_RATE} packets/s for {SMOKE_SECONDS} s; exit 1 on any loss"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.rates, args.seconds = str(SMOKE_RATE), SMOKE_SECONDS
     args.rates = [int(rate) for rate in args.rates.split(",")]
     return args
 
@@ -125,13 +139,14 @@ def run_step(lab: netns.Lab, args: argparse.Namespace, rate: int, frames: Path, 
         capture_id=capture_id,
         bucket=BUCKET,
         key_prefix=f"captures/{capture_id}/",
-        region=netns.REGION,
         duration_seconds=args.seconds * 3 + 60,  # never the limit: the step stops the capture itself
         vni=VNI,
         snaplen=args.snaplen,
         rotate_megabytes=args.rotate_megabytes,
     )
-    run = netns.CollectorRun(lab, render_run_command(spec), scratch / "disk", capture_id)
+    # The upload grant StartCapture would mint, signed for the lab's S3 (moto on the collector's loopback).
+    grant = netns.lab_grant(spec.bucket, spec.key_prefix, max_object_bytes(spec))
+    run = netns.CollectorRun(lab, render_run_command(spec, grant), scratch / "disk", capture_id)
     run.wait_listening()
     arrived_before = lab.rx_packets(lab.collector, lab.collector_ifname)
     offered, sending_seconds = replay(lab, frames, rate, args.seconds)
@@ -237,6 +252,19 @@ def verdict(steps: list[Step]) -> str:
         f" achieved): {first.lost:,} of {first.offered:,} not captured ({first.dropped:,} dropped by the"
         f" kernel)"
     )
+
+
+def smoke_verdict(steps: list[Step]) -> int:
+    """At the smoke rate the capture must keep every packet it was offered; anything else is a fault of
+    the capture path (or of the benchmark), not a measurement."""
+    failed = [s for s in steps if s.captured == 0 or not s.lossless or s.status != "stopped_early"]
+    for step in failed:
+        print(
+            f"smoke: FAILED at {step.target_pps:,} packets/s: offered {step.offered:,}, captured {step.captured:,},"
+            f" dropped {step.dropped:,}, status {step.status}",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

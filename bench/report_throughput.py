@@ -7,6 +7,11 @@ peak RSS and whether every run's counts match the ground truth.
 
     .venv/bin/python bench/report_throughput.py                 # 10 MB, 200 MB, 1 GB
     .venv/bin/python bench/report_throughput.py --sizes 10MB    # quick run
+    .venv/bin/python bench/report_throughput.py --smoke         # CI: 1 MB, one run each, seconds
+
+Exit 1 when any run of either tool fails or gets a count wrong. --smoke is one run of each tool on a 1 MB
+file: it checks that the benchmark and both tools still run and agree with the ground truth, not the
+figures; it needs tshark.
 
 Generation is templated: each kind of exchange is built once with real headers, then copied with numpy
 and patched (timestamps, client address and port, VNI), so a 1 GB file takes seconds, not hours.
@@ -37,7 +42,8 @@ START_SECONDS = 1_700_000_000
 TRANSACTION_SPACING_US = 12_000  # every exchange fits in 12 ms, so timestamps only ever increase
 VNIS = (101, 102, 103)
 TSHARK = "/usr/bin/tshark"
-SIZES = {"10MB": 10_000_000, "200MB": 200_000_000, "1GB": 1_000_000_000}
+SIZES = {"1MB": 1_000_000, "10MB": 10_000_000, "200MB": 200_000_000, "1GB": 1_000_000_000}
+FULL_SIZES = ("10MB", "200MB", "1GB")
 
 # Offsets inside one encapsulated frame: outer Ethernet(14) IPv4(20) UDP(8) VXLAN(8), then the inner
 # Ethernet(14) and IPv4(20) headers.
@@ -472,16 +478,24 @@ def parse_sizes(text: str) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=parse_sizes, default=list(SIZES), help="comma-separated: 10MB,200MB,1GB")
+    parser.add_argument(
+        "--sizes", type=parse_sizes, default=list(FULL_SIZES), help=f"comma-separated, of {', '.join(SIZES)}"
+    )
     parser.add_argument("--workdir", type=Path, help="where to write the captures (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the generated captures")
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of each tool per size; the table gives the median (default 3)"
     )
+    parser.add_argument("--smoke", action="store_true", help="1MB, one run of each tool (needs tshark)")
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.repeat = ["1MB"], 1
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     have_tshark = Path(TSHARK).exists()
+    if args.smoke and not have_tshark:
+        print(f"{TSHARK} is not installed (scripts/install-system-packages.sh installs it): the smoke run needs it")
+        return 1
     if not have_tshark:
         print(f"{TSHARK} is not installed (scripts/install-system-packages.sh installs it): tshark rows skipped")
     workdir = Path(tempfile.mkdtemp(prefix="mirrorcap-bench-", dir=args.workdir))
@@ -557,7 +571,7 @@ def main() -> int:
         )
     for problem in problems:
         print(f"mismatch: {problem}")
-    return 0
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
