@@ -95,3 +95,20 @@ def test_a_failed_report_does_not_fail_the_capture(offline) -> None:
     report = record.executions[0].output["report"]
     assert report["Error"] == "AwsRequestFailed" and "put_object: InternalError" in report["Cause"]
     assert record.resources_left == 0 and record.notifications == []
+
+
+def test_the_demo_s_headline_shows_the_5xx_its_alarm_is_about(tmp_path) -> None:
+    """`make demo`: the committed sample capture (web-1 answering checkouts with 503, see
+    tools/mirrorcap_tools/offline/data/sample-capture.md) is what the alarm's report and headline show."""
+    from mirrorcap_tools.offline.runner import run_file
+    from mirrorcap_tools.offline.summary import human_summary
+
+    record = run_file(EVENTS / "triggers" / "alarm.json", tmp_path, speedup=TEST_SPEEDUP)
+
+    lines = human_summary(record, tmp_path / "run.json").splitlines()
+    assert lines[1] == "  status     SUCCEEDED"
+    assert lines[2] == (
+        "  headline   14 HTTP requests, 5xx 5 (35.7% of responses), 4xx 2; top error path: 503 POST /api/checkout (4)"
+    )
+    (notification,) = record.notifications
+    assert "HTTP 5xx 5, 4xx 2, TCP RST 1" in notification["subject"]

@@ -6,6 +6,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from mirrorcap.report.summary import CaptureSummary
+from mirrorcap.report.text import http_errors, percent, thousands
+
 
 def _size(n: int) -> str:
     size = float(n)
@@ -33,12 +36,40 @@ def _short_link(line: str) -> str:
     return line.split("?X-Amz-", 1)[0] + " (presigned)" if "?X-Amz-" in line else line
 
 
+def capture_headline(summary: CaptureSummary) -> str:
+    """What an alarm about errors asks first: how many requests, how many failed, and where."""
+    client_errors, server_errors = http_errors(summary)
+    http = summary.http
+    line = (
+        f"{thousands(http.requests)} HTTP requests, 5xx {thousands(server_errors)}"
+        f" ({percent(server_errors, http.responses)} of responses), 4xx {thousands(client_errors)}"
+    )
+    if http.error_paths:
+        top = http.error_paths[0]
+        line += f"; top error path: {top.label} ({thousands(top.count)})"
+    return line
+
+
+def _headlines(report_files: list[str]) -> list[str]:
+    """One headline per capture report the run fetched (several when a schedule fanned out)."""
+    summaries = [
+        CaptureSummary.model_validate_json(Path(path).read_bytes())
+        for path in report_files
+        if Path(path).name == "summary.json"
+    ]
+    if len(summaries) == 1:
+        return [f"  headline   {capture_headline(summaries[0])}"]
+    return [f"  headline   {summary.capture_id}: {capture_headline(summary)}" for summary in summaries]
+
+
 def human_summary(record: Any, run_json: Path) -> str:
     lines = [f"mirrorcap offline run of {record.input_file}"]
     status = record.status
     if record.error:
         status += f": {record.error}: {record.message}"
     lines.append(f"  status     {status}")
+    # First after the status: it is what the run was for (the captured traffic, not the machinery).
+    lines += _headlines(record.report_files)
     for execution in record.executions:
         steps = [s for s in execution.states if not s.startswith(("Wait", "Is", "OneCapture", "DidCapture"))]
         lines.append(f"  execution  {execution.name} {execution.status}")
