@@ -70,7 +70,7 @@ def test_e2e_passes_on_the_emulated_account_and_deletes_what_it_made(e2e_world, 
     assert report.passed, report.text()
     assert {c.name for c in report.checks} == CAPTURE_CHECKS | RISK_CHECKS
     http = next(c for c in report.checks if c.name == "HTTP in the capture")
-    assert "2 HTTP request(s), 2 response(s)" in http.detail  # the sample capture's GET / and GET /status.json
+    assert "14 HTTP request(s), 14 response(s)" in http.detail  # the sample capture's (sample-capture.md)
     assert [c.step for c in report.cleanup] == [
         "stop the capture if it still runs, and sweep what it left",
         "terminate the source instance",
