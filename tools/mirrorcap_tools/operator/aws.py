@@ -147,6 +147,8 @@ class Connection:
             stamp = parsedate_to_datetime(date)
         except (TypeError, ValueError):
             return
+        if stamp.tzinfo is None:  # "-0000": UTC by RFC 5322
+            stamp = stamp.replace(tzinfo=UTC)
         if self._server_time is None or stamp > self.server_now():
             # Date has whole seconds: only move forward, so the estimate does not jump back between answers.
             self._server_time = (stamp, time.monotonic())

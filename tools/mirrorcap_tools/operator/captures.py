@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from mirrorcap.instance_support import unsupported_reason
 from mirrorcap.models import CaptureFilter, ManualRequest
 from mirrorcap.naming import CAPTURE_ID_PATTERN, capture_prefix, new_capture_id
 from mirrorcap.steps.resolve_request import describe_validation_error
@@ -69,7 +70,8 @@ def filter_from_options(
     try:
         CaptureFilter.model_validate(document)
     except ValidationError as exc:
-        raise InvalidRequest(f"invalid capture filter: {describe_validation_error(exc, 'filter.')}") from None
+        problems = describe_validation_error(exc, "filter.").replace("filter.input: ", "filter: ")
+        raise InvalidRequest(f"invalid capture filter: {problems}") from None
     return document
 
 
@@ -87,6 +89,13 @@ def start_capture(connection: Connection, stack: Stack, request: ManualRequest) 
     state = instance["State"]["Name"]
     if state != "running":
         raise InvalidRequest(f"instance {request.instance_id} is {state}: only a running instance can be captured")
+    # The same check ResolveRequest makes, before an execution exists (the layer's own rule).
+    instance_type = instance["InstanceType"]
+    types = connection.call("ec2", "describe_instance_types", InstanceTypes=[instance_type])["InstanceTypes"]
+    info = types[0] if types else {}
+    reason = unsupported_reason(instance_type, info.get("Hypervisor"), bool(info.get("BareMetal")))
+    if reason:
+        raise InvalidRequest(f"instance {request.instance_id} cannot be a mirror source: {reason}")
     # Minted here so the execution can be named by it; the random discriminator keeps two starts of one
     # instance in the same second apart.
     capture_id = request.capture_id or new_capture_id(

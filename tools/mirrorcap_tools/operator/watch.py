@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import IntEnum
 
 from rich.console import Console, Group, RenderableType
@@ -72,6 +72,8 @@ def follow(
                 )
                 snapshot = _snapshot(connection, stack, described, capture_id)
                 live.update(render(snapshot))
+        if not console.is_terminal:
+            console.line()  # off a terminal, Live prints its last frame without ending the line
     except KeyboardInterrupt:
         console.print(
             f"\nStopped watching; capture {capture_id} goes on. Follow it again: mirrorcap watch {capture_id}\n"
@@ -171,9 +173,9 @@ def conclude(connection: Connection, stack: Stack, view: CaptureView, console: C
             console.print(f"[green]captured[/]; the report failed ({report.get('Error')}): pcaps are in s3://{stack.bucket}/{view.prefix}")
             return Outcome.SUCCEEDED
         line = capture_headline(connection, stack, report)
-        console.print(f"[bold green]done:[/] {line.text()}")
+        console.print(f"[bold green]done:[/] {line.text()}", soft_wrap=True)
         return Outcome.SUCCEEDED
-    console.print(f"[bold red]{view.status}:[/] {view.error or ''} {readable_cause(view.cause)}".rstrip())
+    console.print(f"[bold red]{view.status}:[/] {view.error or ''} {readable_cause(view.cause)}".rstrip(), soft_wrap=True)
     return {"FAILED": Outcome.FAILED, "TIMED_OUT": Outcome.TIMED_OUT}.get(view.status, Outcome.ABORTED)
 
 
@@ -207,9 +209,10 @@ def _parse(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)  # the functions write UTC
 
 
 def _clock(value: object) -> str:
