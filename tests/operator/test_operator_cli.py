@@ -159,3 +159,34 @@ def test_bad_input_is_one_clear_line_and_creates_nothing(served) -> None:
     assert "capture 'mc-never-ran' delivered nothing" in said["unknown capture to fetch"]
     assert served.executions() == []  # nothing was started
     print("\n".join(f"{case}: {line}" for case, line in said.items()))
+
+
+def test_access_denied_names_the_action(served, monkeypatch) -> None:
+    """An operator who may read the stack and the instances but not start executions: moto's server
+    enforces IAM here (INITIAL_NO_AUTH_ACTION_COUNT = 0), with the policy below and nothing else."""
+    from moto import settings
+
+    iam = served.world.client("iam")
+    iam.create_user(UserName="on-call")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["cloudformation:DescribeStacks", "ec2:DescribeInstances", "ec2:DescribeInstanceTypes"],
+                "Resource": "*",
+            }
+        ],
+    }
+    iam.put_user_policy(UserName="on-call", PolicyName="read-only", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="on-call")["AccessKey"]
+    monkeypatch.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+
+    denied = served.run("start", WEB_1, AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    line = _one_line_error(denied)
+    assert line == "Error: access denied: you may not call states:StartExecution (User: arn:aws:iam::123456789012:user/on-call is not authorized to perform: states:StartExecution)"
+    unknown = served.run("start", WEB_1, AWS_ACCESS_KEY_ID="AKIAUNKNOWNUNKNOWN00", AWS_SECRET_ACCESS_KEY="wrong")
+    assert "AWS rejected the credentials (InvalidClientTokenId)" in _one_line_error(unknown)
+    monkeypatch.undo()
+    assert served.executions() == []
+    print(line)

@@ -3,6 +3,7 @@ every call through `call`, which turns AWS's refusals into one-line errors and k
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -123,6 +124,11 @@ class Connection:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "Unknown"))
         message = " ".join(str(error.get("Message", "")).split())
+        # Some answers (moto's denials of JSON-protocol calls among them) carry an XML error document as the
+        # message: its <Message> is the sentence a person wants.
+        embedded = re.search(r"<Message>(.*?)</Message>", message)
+        if embedded:
+            message = embedded.group(1)
         action = _action(self.client(service), exc.operation_name)
         if code in ACCESS_DENIED_CODES or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
             if code in BAD_CREDENTIAL_CODES:
