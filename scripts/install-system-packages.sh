@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # System packages the test tiers need beyond Python: real tcpdump, iproute2, ethtool and curl for the capture
 # tests (network namespaces + VXLAN; the collector script uploads with curl), Chromium for the report page test, tshark for the report benchmark,
-# tcpreplay for the capture-loss benchmark (paced VXLAN frames).
+# tcpreplay for the capture-loss benchmark (paced VXLAN frames), tmux for the `mirrorcap watch` screen test.
 # Needs root (CI runs as root); on a machine without root the tests that need these skip with a reason.
 set -euo pipefail
-packages=(tcpdump iproute2 ethtool curl chromium tshark tcpreplay)
+packages=(tcpdump iproute2 ethtool curl chromium tshark tcpreplay tmux)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

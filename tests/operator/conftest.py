@@ -2,7 +2,7 @@
 `mirrorcap` command line run against it as a separate process (as an operator's laptop would).
 
 moto's server dispatches to the same in-process backends that `mock_aws` holds, so the CLI's HTTP calls
-see the world the workflow is running in (tests/operator/test_served_world.py checks that). Its Date
+see the world the workflow is running in (the tests start captures over HTTP and see them run). Its Date
 header is the emulated clock's: capture windows are in that time, and `watch` measures on AWS's Date.
 """
 
@@ -61,29 +61,24 @@ class ServedWorld:
         return sfn.list_executions(stateMachineArn=self.world.state_machine_arn)["executions"]
 
 
-class _VirtualDate:
-    """WSGI middleware: the Date header in the emulated clock's time (werkzeug keeps a Date the app sets)."""
-
-    def __init__(self, app: Any, clock: Any) -> None:
-        self.app, self.clock = app, clock
-
-    def __call__(self, environ: dict, start_response: Any) -> Any:
-        def with_date(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            headers = [(k, v) for k, v in headers if k.lower() != "date"]
-            headers.append(("Date", format_datetime(self.clock.now(), usegmt=True)))
-            return start_response(status, headers, exc_info)
-
-        return self.app(environ, with_date)
-
-
 def serve(world: Any) -> Iterator[str]:
     """moto's server app (what ThreadedMotoServer runs) on 127.0.0.1, inside the world's mock context."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
+    clock = world.aws.clock
+
+    class VirtualDateHandler(MotoRequestHandler):
+        """Every answer's Date header (http.server adds it to each response) in the emulated clock's time."""
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            if timestamp is not None:
+                return super().date_time_string(timestamp)
+            return format_datetime(clock.now(), usegmt=True)
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = _VirtualDate(DomainDispatcherApplication(create_backend_app), world.aws.clock)
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=VirtualDateHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -125,6 +120,7 @@ def served_world(speedup: float, **options: Any) -> Iterator[ServedWorld]:
 
 
 @pytest.fixture
-def served() -> Iterator[ServedWorld]:
-    yield from served_world(OPERATOR_SPEEDUP)
+def served(request: pytest.FixtureRequest) -> Iterator[ServedWorld]:
+    """Parametrize indirectly with a speedup for a slower world (the default runs a 60 s window in 0.3 s)."""
+    yield from served_world(getattr(request, "param", OPERATOR_SPEEDUP))
 
