@@ -93,7 +93,12 @@ def register_stack(world: Any, name: str) -> None:
     from mirrorcap_tools.offline.world import STACK_NAME
 
     template = {
-        "Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": f"/{name}/deployed-from", "Type": "String", "Value": STACK_NAME}}},
+        "Resources": {
+            "Marker": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": f"/{name}/deployed-from", "Type": "String", "Value": STACK_NAME},
+            }
+        },
         "Outputs": {
             "StateMachineArn": {"Value": world.state_machine_arn},
             "CaptureBucketName": {"Value": world.bucket},
@@ -123,4 +128,3 @@ def served_world(speedup: float, **options: Any) -> Iterator[ServedWorld]:
 def served(request: pytest.FixtureRequest) -> Iterator[ServedWorld]:
     """Parametrize indirectly with a speedup for a slower world (the default runs a 60 s window in 0.3 s)."""
     yield from served_world(getattr(request, "param", OPERATOR_SPEEDUP))
-

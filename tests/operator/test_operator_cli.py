@@ -31,17 +31,32 @@ def test_start_watch_fetch_ls(served, tmp_path: Path) -> None:
     execution = served.executions()[0]
     assert execution["name"] == capture_id  # the execution is named by the capture id
     assert execution["executionArn"] in started.stdout  # the console link names the execution
-    document = json.loads(served.world.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])["input"])
-    assert document == {"instance_id": WEB_1, "duration_seconds": 60, "filter": {"protocol": "tcp", "ports": [{"from_port": 80, "to_port": 80}]}, "capture_id": capture_id}
+    document = json.loads(
+        served.world.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])["input"]
+    )
+    assert document == {
+        "instance_id": WEB_1,
+        "duration_seconds": 60,
+        "filter": {"protocol": "tcp", "ports": [{"from_port": 80, "to_port": 80}]},
+        "capture_id": capture_id,
+    }
 
     watched = served.run("watch", capture_id, "--interval", "0.1")
     assert watched.returncode == 0, watched.stdout + watched.stderr
     assert "SUCCEEDED" in watched.stdout
-    headline = re.search(r"done: (\d+) packets · HTTP 5xx (\d+) · 4xx (\d+) · (\d+) reset connections · report (\S+)", watched.stdout)
+    headline = re.search(
+        r"done: (\d+) packets · HTTP 5xx (\d+) · 4xx (\d+) · (\d+) reset connections · report (\S+)", watched.stdout
+    )
     assert headline, watched.stdout
-    summary = json.loads(served.world.client("s3").get_object(Bucket=served.world.bucket, Key=f"captures/{capture_id}/summary.json")["Body"].read())
+    summary = json.loads(
+        served.world.client("s3")
+        .get_object(Bucket=served.world.bucket, Key=f"captures/{capture_id}/summary.json")["Body"]
+        .read()
+    )
     assert int(headline.group(1)) == summary["totals"]["packets"] > 0
-    assert int(headline.group(2)) == sum(n for s, n in summary["http"]["responses_by_status"].items() if s.startswith("5"))
+    assert int(headline.group(2)) == sum(
+        n for s, n in summary["http"]["responses_by_status"].items() if s.startswith("5")
+    )
     assert headline.group(5) == f"s3://{served.world.bucket}/captures/{capture_id}/report.html"
 
     fetched = served.run("fetch", capture_id, "--dir", str(tmp_path))
@@ -65,7 +80,12 @@ def test_start_watch_fetch_ls(served, tmp_path: Path) -> None:
     row = next(r for r in rows if r["capture_id"] == capture_id)
     assert row["source"] == WEB_1 and row["trigger"] == "manual" and row["status"] == "SUCCEEDED"
     assert row["packets"] == manifest["packets_captured"]
-    assert row["bytes"] == sum(o["Size"] for o in served.world.client("s3").list_objects_v2(Bucket=served.world.bucket, Prefix=f"captures/{capture_id}/")["Contents"])
+    assert row["bytes"] == sum(
+        o["Size"]
+        for o in served.world.client("s3").list_objects_v2(
+            Bucket=served.world.bucket, Prefix=f"captures/{capture_id}/"
+        )["Contents"]
+    )
     assert row["http_5xx"] == int(headline.group(2))
     cost = row["cost"]
     assert cost["usd"] > 0 and cost["prices_as_of"] and cost["usage"]["collector_type"] == "t3.medium"
@@ -135,7 +155,9 @@ def test_bad_input_is_one_clear_line_and_creates_nothing(served) -> None:
         "malformed instance": served.run("start", "web-1"),
         "unsupported duration": served.run("start", WEB_1, "--duration", "5"),
         "unsupported instance": served.run("start", LEGACY),
-        "filter twice": served.run("start", WEB_1, "--filter", '{"protocol": "tcp", "ports": [443]}', "--protocol", "udp"),
+        "filter twice": served.run(
+            "start", WEB_1, "--filter", '{"protocol": "tcp", "ports": [443]}', "--protocol", "udp"
+        ),
         "port without protocol": served.run("start", WEB_1, "--port", "80"),
         "filter not JSON": served.run("start", WEB_1, "--filter", "tcp 443"),
         "no credentials": served.run("start", WEB_1, AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY=""),
@@ -154,7 +176,9 @@ def test_bad_input_is_one_clear_line_and_creates_nothing(served) -> None:
     assert "--filter is not JSON" in said["filter not JSON"]
     assert "no AWS credentials" in said["no credentials"]
     assert "stack 'no-such-stack' not found in us-east-1" in said["wrong stack"]
-    assert "no capture 'mc-20260101t000000z-0000000000-abcdef' in stack 'mirrorcap-operator'" in said["unknown capture id"]
+    assert (
+        "no capture 'mc-20260101t000000z-0000000000-abcdef' in stack 'mirrorcap-operator'" in said["unknown capture id"]
+    )
     assert "is not a capture id" in said["not a capture id"]
     assert "capture 'mc-never-ran' delivered nothing" in said["unknown capture to fetch"]
     assert served.executions() == []  # nothing was started
@@ -182,9 +206,14 @@ def test_access_denied_names_the_action(served, monkeypatch) -> None:
     key = iam.create_access_key(UserName="on-call")["AccessKey"]
     monkeypatch.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
 
-    denied = served.run("start", WEB_1, AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    denied = served.run(
+        "start", WEB_1, AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"]
+    )
     line = _one_line_error(denied)
-    assert line == "Error: access denied: you may not call states:StartExecution (User: arn:aws:iam::123456789012:user/on-call is not authorized to perform: states:StartExecution)"
+    assert (
+        line
+        == "Error: access denied: you may not call states:StartExecution (User: arn:aws:iam::123456789012:user/on-call is not authorized to perform: states:StartExecution)"
+    )
     unknown = served.run("start", WEB_1, AWS_ACCESS_KEY_ID="AKIAUNKNOWNUNKNOWN00", AWS_SECRET_ACCESS_KEY="wrong")
     assert "AWS rejected the credentials (InvalidClientTokenId)" in _one_line_error(unknown)
     monkeypatch.undo()

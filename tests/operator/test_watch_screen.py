@@ -37,7 +37,9 @@ class Terminal:
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "watch")
 
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float, every: Callable[[str], None] = lambda s: None) -> str:
+    def wait_for(
+        self, predicate: Callable[[str], bool], timeout: float, every: Callable[[str], None] = lambda s: None
+    ) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             screen = self.screen()
@@ -59,7 +61,9 @@ def terminal() -> Iterator[Terminal]:
 
 
 def _watch_command(served, capture_id: str) -> str:
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in served.env().items() if k.startswith(("AWS_", "MIRRORCAP_", "PATH", "HOME")))
+    env = " ".join(
+        f"{k}={shlex.quote(v)}" for k, v in served.env().items() if k.startswith(("AWS_", "MIRRORCAP_", "PATH", "HOME"))
+    )
     # COLUMNS from the test's own environment would override the terminal's size.
     return f"env -u COLUMNS -u LINES {env} {shlex.quote(sys.executable)} -m mirrorcap_tools.cli watch {capture_id} --interval 0.2"
 

@@ -44,7 +44,9 @@ def list_objects(connection: Connection, bucket: str, prefix: str) -> list[Store
         page = connection.call(
             "s3", "list_objects_v2", Bucket=bucket, Prefix=prefix, **({"ContinuationToken": token} if token else {})
         )
-        objects += [StoredObject(o["Key"], o["Size"], o["ETag"], o.get("LastModified")) for o in page.get("Contents", [])]
+        objects += [
+            StoredObject(o["Key"], o["Size"], o["ETag"], o.get("LastModified")) for o in page.get("Contents", [])
+        ]
         token = page.get("NextContinuationToken")
         if not token:
             return objects
@@ -104,7 +106,9 @@ class FetchResult:
         if self.verified:
             lines.append(f"  {len(self.verified)} pcap(s): SHA-256 matches manifest.json ({', '.join(self.verified)})")
         if self.by_size:
-            lines.append(f"  {len(self.by_size)} other file(s), not in the manifest, checked by size: {', '.join(self.by_size)}")
+            lines.append(
+                f"  {len(self.by_size)} other file(s), not in the manifest, checked by size: {', '.join(self.by_size)}"
+            )
         for name, offset in self.resumed.items():
             lines.append(f"  {name}: resumed at byte {offset}")
         if self.already_there:
@@ -128,13 +132,17 @@ def fetch(
     """Download every object of the capture into DIRECTORY/<capture id>/ and verify it."""
     objects = {o.name: o for o in list_objects(connection, bucket, prefix)}
     if not objects:
-        raise CaptureNotFound(f"no objects under s3://{bucket}/{prefix}: capture {capture_id!r} delivered nothing (yet)")
+        raise CaptureNotFound(
+            f"no objects under s3://{bucket}/{prefix}: capture {capture_id!r} delivered nothing (yet)"
+        )
     if MANIFEST_NAME not in objects:
         raise OperatorError(f"s3://{bucket}/{prefix}{MANIFEST_NAME} is missing: the capture has not delivered yet")
     try:
         manifest = CaptureManifest.model_validate(read_json(connection, bucket, prefix + MANIFEST_NAME))
     except ValidationError as exc:
-        raise OperatorError(f"s3://{bucket}/{prefix}{MANIFEST_NAME} is not a manifest: {exc.error_count()} problem(s)") from None
+        raise OperatorError(
+            f"s3://{bucket}/{prefix}{MANIFEST_NAME} is not a manifest: {exc.error_count()} problem(s)"
+        ) from None
     expected = {f.key.rsplit("/", 1)[-1]: f for f in manifest.files}
     target = directory / capture_id
     target.mkdir(parents=True, exist_ok=True)

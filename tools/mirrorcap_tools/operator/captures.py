@@ -218,7 +218,11 @@ def read_view(connection: Connection, described: dict[str, Any], capture_id: str
     token: str | None = None
     while True:
         page = connection.call(
-            "stepfunctions", "get_execution_history", executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {})
+            "stepfunctions",
+            "get_execution_history",
+            executionArn=arn,
+            maxResults=1000,
+            **({"nextToken": token} if token else {}),
         )
         events += page["events"]
         token = page.get("nextToken")

@@ -46,10 +46,17 @@ class Target:
 def target_options(command: Any) -> Any:
     """--stack/--region/--profile/--endpoint-url on each operator command (where people type them)."""
     options = [
-        click.option("--stack", "stack_name", envvar="MIRRORCAP_STACK", help="stack name (default: samconfig.toml's, else mirrorcap)"),
+        click.option(
+            "--stack",
+            "stack_name",
+            envvar="MIRRORCAP_STACK",
+            help="stack name (default: samconfig.toml's, else mirrorcap)",
+        ),
         click.option("--region", envvar="AWS_REGION", help="AWS region (as the AWS CLI: AWS_REGION, the profile's)"),
         click.option("--profile", envvar="AWS_PROFILE", help="AWS profile (as the AWS CLI)"),
-        click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="send every AWS call here (emulators, VPC endpoints)"),
+        click.option(
+            "--endpoint-url", envvar="AWS_ENDPOINT_URL", help="send every AWS call here (emulators, VPC endpoints)"
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -86,7 +93,9 @@ def _console() -> Console:
 @click.command()
 @click.argument("instance_id")
 @click.option("--duration", "duration_seconds", type=int, help="capture window in seconds (default: the stack's)")
-@click.option("--filter", "filter_json", help='the filter document as JSON, e.g. \'{"protocol": "tcp", "ports": [443]}\'')
+@click.option(
+    "--filter", "filter_json", help='the filter document as JSON, e.g. \'{"protocol": "tcp", "ports": [443]}\''
+)
 @click.option("--protocol", type=click.Choice(["all", "tcp", "udp", "icmp", "icmpv6"]))
 @click.option("--port", "ports", multiple=True, help="port on the instance (443 or 8000-8080); repeatable")
 @click.option("--remote-port", "remote_ports", multiple=True, help="port on the peers; repeatable")
@@ -110,7 +119,9 @@ def start(**kwargs: Any) -> int:
     filter_document = shortcuts
     if kwargs["filter_json"]:
         if shortcuts:
-            raise InvalidRequest("--filter and --protocol/--port/--remote-port/--cidr/--direction: give one or the other")
+            raise InvalidRequest(
+                "--filter and --protocol/--port/--remote-port/--cidr/--direction: give one or the other"
+            )
         try:
             filter_document = json.loads(kwargs["filter_json"])
         except ValueError as exc:
@@ -131,7 +142,9 @@ def start(**kwargs: Any) -> int:
         return 0
     from mirrorcap_tools.operator.watch import follow
 
-    return int(follow(target.connection, target.stack, started.capture_id, console=_console(), interval=kwargs["interval"]))
+    return int(
+        follow(target.connection, target.stack, started.capture_id, console=_console(), interval=kwargs["interval"])
+    )
 
 
 @click.command()
@@ -144,7 +157,9 @@ def watch(**kwargs: Any) -> int:
     from mirrorcap_tools.operator.watch import follow
 
     target = _target(kwargs)
-    return int(follow(target.connection, target.stack, kwargs["capture_id"], console=_console(), interval=kwargs["interval"]))
+    return int(
+        follow(target.connection, target.stack, kwargs["capture_id"], console=_console(), interval=kwargs["interval"])
+    )
 
 
 @click.command()
@@ -167,7 +182,9 @@ def fetch(**kwargs: Any) -> int:
     result = fetch_capture(target.connection, stack.bucket, capture_prefix(capture_id), capture_id, kwargs["directory"])
     click.echo(result.text())
     if not result.ok:
-        raise click.ClickException(f"capture {capture_id}: {len(result.mismatched)} file(s) failed verification, {len(result.missing)} missing")
+        raise click.ClickException(
+            f"capture {capture_id}: {len(result.mismatched)} file(s) failed verification, {len(result.missing)} missing"
+        )
     return 0
 
 
@@ -232,7 +249,9 @@ def open_report(**kwargs: Any) -> int:
         stack = target.stack
         key = capture_prefix(capture_id) + REPORT_NAME
         if not any(o.key == key for o in list_objects(target.connection, stack.bucket, capture_prefix(capture_id))):
-            raise CaptureNotFound(f"no report for capture {capture_id!r} in s3://{stack.bucket}/ (not finished, or unknown)")
+            raise CaptureNotFound(
+                f"no report for capture {capture_id!r} in s3://{stack.bucket}/ (not finished, or unknown)"
+            )
         location = target.connection.client("s3").generate_presigned_url(
             "get_object", Params={"Bucket": stack.bucket, "Key": key}, ExpiresIn=PRESIGNED_SECONDS
         )

@@ -81,7 +81,9 @@ def _row(connection: Connection, stack: Stack, summary: dict[str, Any], memory: 
     report = (view.output or {}).get("report") or {}
     http_5xx = None
     if "summary_key" in report:
-        statuses = (read_json(connection, stack.bucket, report["summary_key"]).get("http") or {}).get("responses_by_status") or {}
+        statuses = (read_json(connection, stack.bucket, report["summary_key"]).get("http") or {}).get(
+            "responses_by_status"
+        ) or {}
         http_5xx = sum(int(n) for status, n in statuses.items() if str(status).startswith("5"))
     status = view.status
     if (view.output or {}).get("status") == "already capturing":
@@ -122,5 +124,9 @@ def _bucket_only(connection: Connection, stack: Stack, seen: set[str], cutoff: d
         modified = [o.modified for o in objects if o.modified is not None]
         if not modified or max(modified) < cutoff:
             continue
-        rows.append(CaptureRow(capture_id, None, None, "IN_BUCKET_ONLY", None, None, None, sum(o.bytes for o in objects), None, None))
+        rows.append(
+            CaptureRow(
+                capture_id, None, None, "IN_BUCKET_ONLY", None, None, None, sum(o.bytes for o in objects), None, None
+            )
+        )
     return rows

@@ -134,7 +134,13 @@ def _phase_detail(snapshot: Snapshot, phase: str) -> RenderableType:
         pending = teardown.get("pending") or []
         return Text(
             f"deleted {len(teardown.get('deleted') or [])}"
-            + (f", waiting for {', '.join(pending)}" if pending else ", nothing left" if teardown.get("complete") else "")
+            + (
+                f", waiting for {', '.join(pending)}"
+                if pending
+                else ", nothing left"
+                if teardown.get("complete")
+                else ""
+            )
         )
     if phase == "report" and view.report:
         if "report_key" in view.report:
@@ -149,7 +155,11 @@ def _window(snapshot: Snapshot) -> RenderableType:
     started = _parse(command.get("started_at"))
     ends = _parse(command.get("window_ends_at"))
     total = max((ends - started).total_seconds(), 1.0) if started and ends else 1.0
-    closed = view.artifacts is not None or view.finished or view.state not in {"WaitCaptureWindow", "RenewGrantOrCollect", "RenewUploadGrant"}
+    closed = (
+        view.artifacts is not None
+        or view.finished
+        or view.state not in {"WaitCaptureWindow", "RenewGrantOrCollect", "RenewUploadGrant"}
+    )
     elapsed = total if closed else min(max((snapshot.now - started).total_seconds(), 0.0), total) if started else 0.0
     pcaps = [o for o in snapshot.objects if o.key.endswith(".pcap") and not o.name.startswith("decapsulated")]
     delivered = sum(o.bytes for o in pcaps)
@@ -166,16 +176,23 @@ def conclude(connection: Connection, stack: Stack, view: CaptureView, console: C
     if view.status == "SUCCEEDED":
         output = view.output or {}
         if output.get("status") == "already capturing":
-            console.print(f"[yellow]not captured:[/] another capture of {output.get('instance_id')} was running ({output.get('reason')})")
+            console.print(
+                f"[yellow]not captured:[/] another capture of {output.get('instance_id')} was running "
+                f"({output.get('reason')})"
+            )
             return Outcome.ALREADY_CAPTURING
         report = output.get("report") or {}
         if "summary_key" not in report:
-            console.print(f"[green]captured[/]; the report failed ({report.get('Error')}): pcaps are in s3://{stack.bucket}/{view.prefix}")
+            console.print(
+                f"[green]captured[/]; the report failed ({report.get('Error')}): pcaps are in s3://{stack.bucket}/{view.prefix}"
+            )
             return Outcome.SUCCEEDED
         line = capture_headline(connection, stack, report)
         console.print(f"[bold green]done:[/] {line.text()}", soft_wrap=True)
         return Outcome.SUCCEEDED
-    console.print(f"[bold red]{view.status}:[/] {view.error or ''} {readable_cause(view.cause)}".rstrip(), soft_wrap=True)
+    console.print(
+        f"[bold red]{view.status}:[/] {view.error or ''} {readable_cause(view.cause)}".rstrip(), soft_wrap=True
+    )
     return {"FAILED": Outcome.FAILED, "TIMED_OUT": Outcome.TIMED_OUT}.get(view.status, Outcome.ABORTED)
 
 
