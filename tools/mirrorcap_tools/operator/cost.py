@@ -1,10 +1,11 @@
 """What one capture used and what that costs, estimated from its execution history and its objects.
 
-PRICES_AS_OF and the prices below are AWS's on-demand list prices in us-east-1, in USD, as published on
-aws.amazon.com/ec2/pricing/on-demand, /vpc/pricing (Traffic Mirroring), /step-functions/pricing,
-/lambda/pricing and /s3/pricing on that date (docs/cli.md has the table). Other regions differ by tens
-of percent; the estimate says which region's prices it used. Not counted: S3 and SSM requests, the
-notification, CloudWatch Logs, data transfer (mirrored traffic crossing AZs is billed as such).
+The prices below are AWS's on-demand list prices in us-east-1, in USD, from the pricing pages for EC2,
+VPC (Traffic Mirroring), Step Functions, Lambda and S3 as known when this table was written
+(PRICES_AS_OF); they were not re-read from AWS then, so check them before relying on them (docs/cli.md
+has the table). Other regions differ by tens of percent; the estimate says which region's prices it used.
+Not counted: S3 and SSM requests, the notification, CloudWatch Logs, data transfer (mirrored traffic
+crossing AZs is billed as such).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from mirrorcap_tools.e2e.cost import EC2_HOURLY_USD, MINIMUM_BILLED_SECONDS
 from mirrorcap_tools.operator.captures import CaptureView
 from mirrorcap_tools.template import load_template
 
-PRICES_AS_OF = "2026-06-01"
+PRICES_AS_OF = "2026-12-06"  # the date this table was written
 PRICE_REGION = "us-east-1"
 MIRROR_SESSION_HOURLY_USD = 0.015
 STATE_TRANSITION_USD = 0.025 / 1000
