@@ -219,3 +219,29 @@ def test_access_denied_names_the_action(served, monkeypatch) -> None:
     monkeypatch.undo()
     assert served.executions() == []
     print(line)
+
+
+def test_watch_exit_code_says_how_it_ended(served) -> None:
+    from mirrorcap_tools.offline.faults import Fault, FaultPlan
+    from mirrorcap_tools.offline.runner import instrument_functions
+
+    # AWS refuses the mirror session: the workflow tears down and fails with AWS's error.
+    instrument_functions(
+        served.world,
+        FaultPlan([Fault.parse("ec2:CreateTrafficMirrorSession=TrafficMirrorSourcesPerTargetLimitExceeded")]),
+    )
+    assert served.run("start", WEB_1, "--duration", "30", "--capture-id", "mc-refused").returncode == 0
+    failed = served.run("watch", "mc-refused", "--interval", "0.1")
+    assert failed.returncode == 4, failed.stdout + failed.stderr
+    assert "FAILED: MirrorSetupFailed create_session: TrafficMirrorSourcesPerTargetLimitExceeded" in failed.stdout
+    assert "✓ teardown         deleted 4, nothing left" in failed.stdout
+    assert "· capture window" in failed.stdout and "· report" in failed.stdout
+
+    # Two captures of one source at once: the second creates nothing and says so.
+    instrument_functions(served.world, FaultPlan())
+    assert served.run("start", WEB_1, "--duration", "60", "--capture-id", "mc-first").returncode == 0
+    assert served.run("start", WEB_1, "--duration", "60", "--capture-id", "mc-second").returncode == 0
+    second = served.run("watch", "mc-second", "--interval", "0.1")
+    assert second.returncode == 3, second.stdout + second.stderr
+    assert f"not captured: another capture of {WEB_1} was running" in second.stdout
+    assert served.run("watch", "mc-first", "--interval", "0.1").returncode == 0

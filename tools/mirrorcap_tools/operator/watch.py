@@ -41,8 +41,10 @@ PHASES: tuple[tuple[str, frozenset[str]], ...] = (
     ("mirror session", frozenset({"CreateMirrorSession", "StartCapture"})),
     ("capture window", frozenset({"WaitCaptureWindow", "RenewGrantOrCollect", "RenewUploadGrant", "CollectCapture"})),
     ("teardown", frozenset({"PrepareTeardown", "TeardownCapture", "IsTeardownComplete", "WaitForTeardown"})),
-    ("report", frozenset({"DidCaptureFail", "ReportCapture", "CaptureSucceeded"})),
+    ("report", frozenset({"ReportCapture", "CaptureSucceeded"})),
 )
+# The other states (the Choices after teardown, the Fail and end states) belong to no phase: they show as the
+# phase before them, and the final line says how it ended.
 
 
 @dataclass
@@ -103,8 +105,9 @@ def render(snapshot: Snapshot) -> RenderableType:
         (view.status, _status_style(view.status)),
     )
     steps = Table.grid(padding=(0, 1))
-    current = _phase_of(view.state)
-    reached = {_phase_of(state) for state in view.states}
+    phases = [phase for phase in map(_phase_of, view.states) if phase is not None]
+    current = phases[-1] if phases else 0
+    reached = set(phases)
     for index, (phase, _) in enumerate(PHASES):
         if index == current and not view.finished:
             mark, style = "▶", "bold yellow"
@@ -211,11 +214,11 @@ def readable_cause(cause: str | None) -> str:
         return cause
 
 
-def _phase_of(state: str | None) -> int:
+def _phase_of(state: str) -> int | None:
     for index, (_, states) in enumerate(PHASES):
         if state in states:
             return index
-    return len(PHASES) - 1 if state else 0
+    return None
 
 
 def _status_style(status: str) -> str:
