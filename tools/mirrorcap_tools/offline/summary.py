@@ -9,14 +9,7 @@ from typing import Any
 from mirrorcap.report.summary import CaptureSummary
 from mirrorcap.report.text import http_errors, percent, thousands
 
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+from mirrorcap_tools.formatting import human_bytes
 
 
 def _collapse(states: list[str]) -> str:
@@ -84,7 +77,7 @@ def human_summary(record: Any, run_json: Path) -> str:
     created = ", ".join(f"{n} {kind}" for kind, n in kinds.items()) or "nothing"
     lines.append(f"  resources  created {created}; still existing at the end: {record.resources_left}")
     for obj in record.s3_objects:
-        lines.append(f"  s3         {obj['key']} ({_size(obj['bytes'])})")
+        lines.append(f"  s3         {obj['key']} ({human_bytes(obj['bytes'])})")
     lines.append(f"  time       {record.virtual_seconds:.0f} s of emulated AWS time in {record.wall_seconds:.1f} s")
     for note in record.notes:
         lines.append(f"  note       {note}")

@@ -15,6 +15,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from mirrorcap_tools.formatting import human_bytes
 from mirrorcap_tools.operator.artifacts import Headline, StoredObject, headline, list_objects, read_json
 from mirrorcap_tools.operator.aws import Connection
 from mirrorcap_tools.operator.captures import CaptureView, read_view, require_execution
@@ -169,7 +170,7 @@ def _window(snapshot: Snapshot) -> RenderableType:
     grid = Table.grid(padding=(0, 1))
     grid.add_row(
         ProgressBar(total=total, completed=elapsed, width=30),
-        Text(f"{elapsed:.0f}/{total:.0f} s · {len(pcaps)} file(s), {_bytes(delivered)} delivered"),
+        Text(f"{elapsed:.0f}/{total:.0f} s · {len(pcaps)} file(s), {human_bytes(delivered)} delivered"),
     )
     return grid
 
@@ -238,12 +239,3 @@ def _parse(value: object) -> datetime | None:
 def _clock(value: object) -> str:
     parsed = _parse(value)
     return parsed.strftime("%H:%M:%S UTC") if parsed else "?"
-
-
-def _bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{count} B"
