@@ -9,10 +9,8 @@ from mirrorcap.runtime import aws
 
 
 @translated_errors
-def write_lock_if_free(
-    table: str, source: str, holder: dict[str, str], expires_at: int, execution_id: str, at: int
-) -> bool:
-    """Write `source`'s lock for `execution_id`. False when another live run holds it."""
+def write_lock_if_free(table: str, source: str, holder: dict[str, str], expires_at: int, at: int) -> bool:
+    """Write `source`'s lock for the execution `holder["execution_id"]`. False when another live run holds it."""
     item: dict[str, Any] = {"source": {"S": source}, "expires_at": {"N": str(expires_at)}}
     item.update({name: {"S": value} for name, value in holder.items()})
     try:
@@ -23,7 +21,7 @@ def write_lock_if_free(
             # teardown. Per execution, not per capture id: a twice-delivered alarm names the same capture.
             ConditionExpression="attribute_not_exists(#source) OR execution_id = :me OR expires_at < :now",
             ExpressionAttributeNames={"#source": "source"},
-            ExpressionAttributeValues={":me": {"S": execution_id}, ":now": {"N": str(at)}},
+            ExpressionAttributeValues={":me": {"S": holder["execution_id"]}, ":now": {"N": str(at)}},
         )
     except aws().dynamodb.exceptions.ConditionalCheckFailedException:
         return False

@@ -39,7 +39,6 @@ def lock_source(data: LockSourceInput, settings: Settings) -> LockSourceOutput:
         capture.network_interface_id,
         holder,
         expires_at=expires_at,
-        execution_id=capture.execution_id,
         at=int(acquired_at.timestamp()),
     )
     if not written:

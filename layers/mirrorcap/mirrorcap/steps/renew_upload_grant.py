@@ -25,5 +25,5 @@ def renew_upload_grant(data: RenewUploadGrantInput, settings: Settings) -> Renew
         RENEWAL_EXECUTION_SECONDS,
     )
     logger.info("upload grant renewed", extra={"renewal_command_id": command_id, "expires_at": grant.expires_at})
-    renewed = data.command.model_copy(update={"grant_expires_at": grant.expires_at})
-    return RenewUploadGrantOutput.model_validate(plan_next_wait(renewed).model_dump())
+    renewed = RenewUploadGrantOutput.model_validate({**data.command.model_dump(), "grant_expires_at": grant.expires_at})
+    return plan_next_wait(renewed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import TypeVar
 
 from mirrorcap.aws import commands
 from mirrorcap.aws.commands import RUN_SHELL_SCRIPT
@@ -26,6 +27,8 @@ from mirrorcap.naming import capture_prefix
 from mirrorcap.observability import logger
 from mirrorcap.runtime import now
 from mirrorcap.settings import Settings
+
+Command = TypeVar("Command", bound=CaptureCommand)
 
 
 def capture_comment(capture_id: str) -> str:
@@ -50,7 +53,7 @@ def start_capture(data: StartCaptureInput, settings: Settings) -> StartCaptureOu
         # A retried step: the first attempt's grant is on the collector, minted about now.
         grant_expires_at = started_at + timedelta(seconds=GRANT_SECONDS)
     logger.info("capture started", extra={"command_id": command_id, "collector": collector.instance_id})
-    command = CaptureCommand(
+    command = StartCaptureOutput(
         command_id=command_id,
         started_at=started_at,
         window_ends_at=started_at + timedelta(seconds=capture.duration_seconds),
@@ -59,7 +62,7 @@ def start_capture(data: StartCaptureInput, settings: Settings) -> StartCaptureOu
         wait_seconds=0,
         renew_grant=False,
     )
-    return StartCaptureOutput.model_validate(plan_next_wait(command).model_dump())
+    return plan_next_wait(command)
 
 
 def script_spec(capture: CaptureRequest, mirror: MirrorSession, settings: Settings) -> CaptureScriptSpec:
@@ -72,7 +75,7 @@ def script_spec(capture: CaptureRequest, mirror: MirrorSession, settings: Settin
     )
 
 
-def plan_next_wait(command: CaptureCommand) -> CaptureCommand:
+def plan_next_wait(command: Command) -> Command:
     """When WaitCaptureWindow ends, and whether the upload grant is renewed then. Grants are renewed
     during the window as they come due, and once more at its end if the script would still be delivering
     its last files when the grant runs out. A capture of a few minutes never renews."""
